@@ -1,0 +1,3 @@
+from fsre_cli.cli import main
+
+main()

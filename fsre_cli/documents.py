@@ -1,0 +1,86 @@
+"""The records that flow between stages: documents, sentences, mentions, candidate pairs, triples.
+
+Every offset is a character offset into the *original* document text, so that
+``doc.text[m.start:m.end] == m.text`` holds for every mention at every stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EntitySpan:
+    """A user-given entity (JSONL input `entities`): offsets and a schema entity type."""
+
+    start: int
+    end: int
+    type: str
+
+
+@dataclass
+class Document:
+    id: str
+    text: str
+    entities: list[EntitySpan] | None = None  # None: find entities with Stanza
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An entity mention: `label` is the NER label, `type` the schema type it maps to."""
+
+    text: str
+    start: int
+    end: int
+    type: str
+    label: str = ""
+
+
+@dataclass
+class Sentence:
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str  # == document text[start:end]
+    mentions: list[Mention] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An ordered (head, tail) pair in one sentence and the relations its types allow."""
+
+    sentence: Sentence
+    head: Mention
+    tail: Mention
+    relations: tuple[str, ...]
+
+
+@dataclass
+class Triple:
+    doc: str
+    sentence: int
+    relation: str
+    head: Mention
+    tail: Mention
+    score: float
+    method: str
+    evidence: str
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSONL output record of DESIGN.md §1."""
+        return {
+            "doc": self.doc,
+            "sentence": self.sentence,
+            "relation": self.relation,
+            "head": _mention_record(self.head),
+            "tail": _mention_record(self.tail),
+            "score": round(float(self.score), 4),
+            "method": self.method,
+            "evidence": self.evidence,
+        }
+
+
+def _mention_record(m: Mention) -> dict[str, Any]:
+    return {"text": m.text, "type": m.type, "start": m.start, "end": m.end}

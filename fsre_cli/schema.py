@@ -1,0 +1,415 @@
+"""Schema files: relations, entity types and a few examples, validated with precise messages.
+
+A schema is YAML (see README "Schema format"). Loading it either returns a
+`Schema` whose examples are resolved to character spans, or raises
+`SchemaError` listing *every* problem as ``FILE:LINE: PATH: reason``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fsre_cli.errors import SchemaError
+
+PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+# --------------------------------------------------------------------------- raw (pydantic) form
+class MentionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=0)
+    type: str | None = None
+
+
+class ExampleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    head: str | MentionSpec
+    tail: str | MentionSpec
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class RelationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    head: list[str]
+    tail: list[str]
+    template: str | None = None
+    examples: list[ExampleSpec] = Field(default_factory=list)
+
+    _norm_types = field_validator("head", "tail", mode="before")(_as_list)
+
+
+class SchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    language: str = "en"
+    encoder: str | None = None
+    entity_types: dict[str, list[str]]
+    relations: dict[str, RelationSpec]
+
+    _norm_labels = field_validator("entity_types", mode="before")(
+        lambda v: {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
+    )
+
+
+# --------------------------------------------------------------------------- resolved form
+@dataclass(frozen=True)
+class Span:
+    """A typed span of an example's text."""
+
+    start: int
+    end: int
+    type: str
+    text: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "type": self.type}
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> "Span":
+        return cls(int(r["start"]), int(r["end"]), str(r["type"]), str(r["text"]))
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled sentence: real (from the schema) or synthetic (from the sidecar)."""
+
+    relation: str
+    text: str
+    head: Span
+    tail: Span
+    source: str = "schema"
+
+
+@dataclass
+class Relation:
+    name: str
+    description: str
+    head_types: tuple[str, ...]
+    tail_types: tuple[str, ...]
+    template: str | None
+    examples: list[Example] = field(default_factory=list)
+
+    def statement(self, head: str, tail: str) -> str:
+        """The QA4RE option text: the template filled with the two mentions."""
+        template = self.template or default_template(self)
+        return template.replace("{head}", head).replace("{tail}", tail)
+
+
+def default_template(rel: Relation) -> str:
+    """A statement for a relation with no template: its description when it names both
+    slots, else the relation name read as words ("founded_by" -> "{head} founded by {tail}")."""
+    if rel.description and "{head}" in rel.description and "{tail}" in rel.description:
+        return rel.description
+    words = rel.name.replace("_", " ").replace("-", " ").strip()
+    return "{head} " + words + " {tail}"
+
+
+@dataclass
+class Schema:
+    name: str
+    language: str
+    encoder: str | None
+    entity_types: dict[str, tuple[str, ...]]
+    relations: dict[str, Relation]
+    path: Path | None = None
+    description: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def relation_names(self) -> list[str]:
+        return list(self.relations)
+
+    @property
+    def examples(self) -> list[Example]:
+        return [e for r in self.relations.values() for e in r.examples]
+
+    def type_for_label(self, label: str) -> str | None:
+        """The schema type an NER label maps to (labels may also be schema type names)."""
+        return self._label_map.get(label.upper())
+
+    @property
+    def _label_map(self) -> dict[str, str]:
+        mapping: dict[str, str] = {t.upper(): t for t in self.entity_types}
+        for schema_type, labels in self.entity_types.items():
+            for label in labels:
+                mapping[label.upper()] = schema_type
+        return mapping
+
+    def relations_for(self, head_type: str, tail_type: str) -> tuple[str, ...]:
+        """Relations whose type constraints admit this ordered pair of types."""
+        return tuple(
+            r.name for r in self.relations.values() if head_type in r.head_types and tail_type in r.tail_types
+        )
+
+    @property
+    def sidecar_path(self) -> Path | None:
+        """`NAME.synth.jsonl` beside the schema file: synthetic examples and explanations."""
+        if self.path is None:
+            return None
+        return self.path.with_name(self.path.name.rsplit(".", 1)[0] + ".synth.jsonl")
+
+    def canonical(self) -> dict[str, Any]:
+        """Everything that determines a trained model, in a stable order."""
+        return {
+            "name": self.name,
+            "language": self.language,
+            "entity_types": {k: list(v) for k, v in sorted(self.entity_types.items())},
+            "relations": {
+                name: {
+                    "description": r.description,
+                    "head": list(r.head_types),
+                    "tail": list(r.tail_types),
+                    "template": r.template,
+                    "examples": [
+                        {"text": e.text, "head": e.head.to_record(), "tail": e.tail.to_record()}
+                        for e in r.examples
+                    ],
+                }
+                for name, r in self.relations.items()
+            },
+        }
+
+    def content_hash(self) -> str:
+        data = json.dumps(self.canonical(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+class _LineIndex:
+    """Maps a path (tuple of keys/indices) to the YAML line it starts on."""
+
+    def __init__(self, root: yaml.Node | None, problems: list[str], filename: str) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        if root is not None:
+            self._walk(root, (), problems, filename)
+
+    def _walk(self, node: yaml.Node, path: tuple[Any, ...], problems: list[str], filename: str) -> None:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    where = format_path(path) or "top level"
+                    problems.append(
+                        f"{filename}:{line}: {where}: duplicate key {key!r} (first defined on line {seen[key]})"
+                    )
+                seen[key] = line
+                self._walk(value_node, path + (key,), problems, filename)
+                self.lines[path + (key,)] = line
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, path + (i,), problems, filename)
+
+    def line(self, path: Iterable[Any]) -> int | None:
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def format_path(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+def load_schema(path: str | Path) -> Schema:
+    """Read, validate and resolve a schema file; raise SchemaError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SchemaError([f"{path}: no such schema file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError([f"{path}: cannot read schema: {exc}"]) from None
+    return parse_schema(text, filename=str(path), path=path)
+
+
+def parse_schema(text: str, filename: str = "<schema>", path: Path | None = None) -> Schema:
+    problems: list[str] = []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise SchemaError([f"{where}: YAML syntax error: {reason}"]) from None
+    index = _LineIndex(root, problems, filename)
+
+    def report(loc: Iterable[Any], reason: str) -> None:
+        loc = tuple(loc)
+        line = index.line(loc)
+        where = f"{filename}:{line}" if line else filename
+        dotted = format_path(loc)
+        problems.append(f"{where}: {dotted + ': ' if dotted else ''}{reason}")
+
+    if not isinstance(data, dict):
+        report((), "a schema must be a mapping with `name`, `entity_types` and `relations`")
+        raise SchemaError(problems)
+    try:
+        spec = SchemaSpec.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            report(_clean_loc(err["loc"]), _pydantic_reason(err))
+        raise SchemaError(problems) from None
+    if problems:  # duplicate keys
+        raise SchemaError(problems)
+
+    warnings: list[str] = []
+    schema = _resolve(spec, report, lambda loc, msg: warnings.append(_where(index, filename, loc) + msg))
+    if problems:
+        raise SchemaError(problems)
+    schema.path = path
+    schema.warnings = warnings
+    return schema
+
+
+def _where(index: _LineIndex, filename: str, loc: tuple[Any, ...]) -> str:
+    line = index.line(loc)
+    return f"{filename}:{line}: {format_path(loc)}: " if line else f"{filename}: {format_path(loc)}: "
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds the union member tried ("str", "MentionSpec") to the location
+    return tuple(p for p in loc if p not in ("str", "MentionSpec", "list[str]"))
+
+
+def _pydantic_reason(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    return err["msg"]
+
+
+def _resolve(spec: SchemaSpec, report, warn) -> Schema:
+    if not spec.entity_types:
+        report(("entity_types",), "at least one entity type is required")
+    if not spec.relations:
+        report(("relations",), "at least one relation is required")
+    label_owner: dict[str, str] = {}
+    for schema_type, labels in spec.entity_types.items():
+        if not labels:
+            report(("entity_types", schema_type), "list at least one NER label (e.g. the type's own name)")
+        for label in labels:
+            owner = label_owner.get(label.upper())
+            if owner and owner != schema_type:
+                report(("entity_types", schema_type), f"NER label {label!r} is already mapped to {owner}")
+            label_owner[label.upper()] = schema_type
+
+    known = set(spec.entity_types)
+    relations: dict[str, Relation] = {}
+    for name, r in spec.relations.items():
+        base = ("relations", name)
+        if not re.fullmatch(r"[A-Za-z][\w\-:/ ]*", name):
+            report(base, "relation names start with a letter")
+        for slot in ("head", "tail"):
+            types = getattr(r, slot)
+            if not types:
+                report(base + (slot,), "list at least one entity type")
+            for t in types:
+                if t not in known:
+                    report(base + (slot,), f"unknown entity type {t!r} (schema types: {', '.join(sorted(known))})")
+        if r.template is not None:
+            unknown = {p for p in PLACEHOLDER.findall(r.template)} - {"head", "tail"}
+            if unknown:
+                report(base + ("template",), f"unknown placeholder(s) {sorted(unknown)}; use {{head}} and {{tail}}")
+            missing = [p for p in ("{head}", "{tail}") if p not in r.template]
+            if missing:
+                warn(base + ("template",), f"template lacks {' and '.join(missing)}; QA4RE options will not name it")
+        if not r.examples and not r.description.strip():
+            report(base, "a relation needs examples or at least a description (for zero-shot QA4RE)")
+        rel = Relation(name, r.description.strip(), tuple(r.head), tuple(r.tail), r.template)
+        seen_texts: set[tuple[str, str, str]] = set()
+        for i, ex in enumerate(r.examples):
+            loc = base + ("examples", i)
+            if not ex.text.strip():
+                report(loc + ("text",), "example text is empty")
+                continue
+            head = _resolve_mention(ex.text, ex.head, r.head, loc, "head", report)
+            tail = _resolve_mention(ex.text, ex.tail, r.tail, loc, "tail", report)
+            if head and tail:
+                if head.start < tail.end and tail.start < head.end:
+                    report(loc, f"head {head.text!r} and tail {tail.text!r} overlap")
+                    continue
+                key = (ex.text, head.text, tail.text)
+                if key in seen_texts:
+                    warn(loc, "duplicate of an earlier example")
+                seen_texts.add(key)
+                rel.examples.append(Example(name, ex.text, head, tail))
+        relations[name] = rel
+    return Schema(
+        name=spec.name,
+        language=spec.language,
+        encoder=spec.encoder,
+        entity_types={k: tuple(v) for k, v in spec.entity_types.items()},
+        relations=relations,
+        description=spec.description,
+    )
+
+
+def _resolve_mention(
+    text: str, ref: str | MentionSpec, allowed: list[str], loc: tuple[Any, ...], slot: str, report
+) -> Span | None:
+    spec = MentionSpec(text=ref) if isinstance(ref, str) else ref
+    mloc = loc if isinstance(ref, str) else loc + (slot,)
+    if not spec.text.strip():
+        report(mloc, f"{slot} is empty")
+        return None
+    if (spec.start is None) != (spec.end is None):
+        report(mloc, f"{slot} needs both start and end (or neither)")
+        return None
+    if spec.start is not None and spec.end is not None:
+        if text[spec.start : spec.end] != spec.text:
+            found = text[spec.start : spec.end]
+            report(mloc, f"{slot} offsets {spec.start}:{spec.end} select {found!r}, not {spec.text!r}")
+            return None
+        start, end = spec.start, spec.end
+    else:
+        count = text.count(spec.text)
+        if count == 0:
+            report(mloc, f'{slot} "{spec.text}" does not occur in text')
+            return None
+        if count > 1:
+            report(mloc, f'{slot} "{spec.text}" occurs {count} times in text; give {slot}.start and {slot}.end')
+            return None
+        start = text.index(spec.text)
+        end = start + len(spec.text)
+    if spec.type is not None:
+        if spec.type not in allowed:
+            report(mloc, f"{slot} type {spec.type!r} is not allowed for this relation (allowed: {', '.join(allowed)})")
+            return None
+        etype = spec.type
+    elif len(allowed) == 1:
+        etype = allowed[0]
+    else:
+        report(mloc, f"{slot} type is ambiguous (relation allows {', '.join(allowed)}); give {slot}.type")
+        return None
+    return Span(start, end, etype, spec.text)
