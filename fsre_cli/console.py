@@ -21,17 +21,21 @@ class Log:
 
     def info(self, msg: str) -> None:
         if not self.quiet:
-            self.console.print(msg, markup=False)
+            self.console.print(msg, markup=False, soft_wrap=True)
 
     def debug(self, msg: str) -> None:
         if self.verbose and not self.quiet:
-            self.console.print(msg, markup=False, style="dim")
+            self.console.print(msg, markup=False, style="dim", soft_wrap=True)
 
     def warn(self, msg: str) -> None:
-        self.console.print(f"warning: {msg}", markup=False, style="yellow")
+        self.console.print(f"warning: {msg}", markup=False, style="yellow", soft_wrap=True)
 
     def error(self, msg: str) -> None:
-        self.console.print(f"error: {msg}", markup=False, style="bold red")
+        self.console.print(f"error: {msg}", markup=False, style="bold red", soft_wrap=True)
+
+    def problem(self, msg: str) -> None:
+        """A validation problem, printed as is (FILE:LINE: PATH: reason) so editors can jump to it."""
+        self.console.print(msg, markup=False, style="red", soft_wrap=True)
 
     @property
     def show_progress(self) -> bool:

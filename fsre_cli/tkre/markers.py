@@ -1,0 +1,140 @@
+"""Typed entity markers: ``@ * person * Bill Gates @ founded # ^ organization ^ Microsoft #``.
+
+Punctuation carries the markers, so no new vocabulary has to be learned (TKRE's
+fine-tuning input). A pair is represented by the encoder states at the two
+opening markers. Long sentences are cut to a token window around the pair so
+both markers always survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HEAD_OPEN, HEAD_TYPE = "@", "*"
+TAIL_OPEN, TAIL_TYPE = "#", "^"
+
+# token categories used by span masking (MSLM) and span pooling (SCL)
+SPECIAL, OTHER, ENTITY, RELATION = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """A pair inside `text`: character spans and schema types of head and tail."""
+
+    text: str
+    head_start: int
+    head_end: int
+    head_type: str
+    tail_start: int
+    tail_end: int
+    tail_type: str
+
+
+@dataclass
+class MarkedPair:
+    input_ids: list[int]
+    head_index: int  # token index of the head's opening marker
+    tail_index: int
+    categories: list[int]  # SPECIAL / OTHER / ENTITY / RELATION per token
+
+
+def type_words(entity_type: str) -> str:
+    """`ORG` -> `org`, `WORK_OF_ART` -> `work of art`: plain words the encoder already knows."""
+    return entity_type.replace("_", " ").replace("-", " ").lower()
+
+
+def marked_text(pair: PairSpec) -> tuple[str, tuple[int, int], tuple[int, int]]:
+    """The sentence with both entities wrapped; returns it with the char spans of the two
+    wrapped entities (opening marker to closing marker, inclusive)."""
+    segments = [
+        (pair.head_start, pair.head_end, HEAD_OPEN, HEAD_TYPE, pair.head_type, "head"),
+        (pair.tail_start, pair.tail_end, TAIL_OPEN, TAIL_TYPE, pair.tail_type, "tail"),
+    ]
+    segments.sort(key=lambda s: s[0])
+    out: list[str] = []
+    spans: dict[str, tuple[int, int]] = {}
+    cursor = 0
+    length = 0
+    for start, end, opener, typer_, etype, role in segments:
+        before = pair.text[cursor:start]
+        out.append(before)
+        length += len(before)
+        wrapped = f" {opener} {typer_} {type_words(etype)} {typer_} {pair.text[start:end]} {opener} "
+        spans[role] = (length + 1, length + len(wrapped) - 1)
+        out.append(wrapped)
+        length += len(wrapped)
+        cursor = end
+    out.append(pair.text[cursor:])
+    return "".join(out), spans["head"], spans["tail"]
+
+
+def mark_pair(pair: PairSpec, tokenizer, max_length: int = 128) -> MarkedPair:
+    """Tokenize the marked sentence and locate the markers, cutting long inputs around the pair."""
+    text, head_span, tail_span = marked_text(pair)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids: list[int] = enc["input_ids"]
+    offsets: list[tuple[int, int]] = enc["offset_mapping"]
+
+    def first_token_at(char_pos: int) -> int:
+        for i, (s, e) in enumerate(offsets):
+            if s <= char_pos < e or s >= char_pos:
+                return i
+        return len(offsets) - 1
+
+    def last_token_before(char_end: int) -> int:
+        idx = 0
+        for i, (s, _e) in enumerate(offsets):
+            if s < char_end:
+                idx = i
+        return idx
+
+    h0, h1 = first_token_at(head_span[0]), last_token_before(head_span[1])
+    t0, t1 = first_token_at(tail_span[0]), last_token_before(tail_span[1])
+    categories = [OTHER] * len(ids)
+    for a, b in ((h0, h1), (t0, t1)):
+        for i in range(a, b + 1):
+            categories[i] = ENTITY
+    lo, hi = (h1, t0) if h0 < t0 else (t1, h0)
+    for i in range(lo + 1, hi):
+        categories[i] = RELATION
+
+    budget = max_length - 2  # [CLS] ... [SEP]
+    keep = _window(len(ids), [(h0, h1), (t0, t1)], budget)
+    ids = [ids[i] for i in keep]
+    categories = [categories[i] for i in keep]
+    position = {old: new for new, old in enumerate(keep)}
+    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    return MarkedPair(
+        input_ids=[cls_id] + ids + [sep_id],
+        head_index=position[h0] + 1,
+        tail_index=position[t0] + 1,
+        categories=[SPECIAL] + categories + [SPECIAL],
+    )
+
+
+def _window(n: int, required: list[tuple[int, int]], budget: int) -> list[int]:
+    """Indices of tokens to keep: the entity spans first (at least their opening markers),
+    then the tokens nearest to the pair, in order."""
+    if n <= budget:
+        return list(range(n))
+    keep: set[int] = set()
+    for a, b in required:  # an over-long entity keeps its first tokens
+        keep.update(range(a, min(b + 1, a + max(1, budget // 4))))
+    lo = min(a for a, _ in required)
+    hi = max(b for _, b in required)
+    # the text between the two entities, then context on both sides, nearest first
+    between = [i for i in range(lo, hi + 1) if i not in keep]
+    for i in between:
+        if len(keep) >= budget:
+            break
+        keep.add(i)
+    left, right = lo - 1, hi + 1
+    while len(keep) < budget and (left >= 0 or right < n):
+        if left >= 0:
+            keep.add(left)
+            left -= 1
+        if right < n and len(keep) < budget:
+            keep.add(right)
+            right += 1
+    return sorted(keep)

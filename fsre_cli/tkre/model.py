@@ -1,0 +1,84 @@
+"""The pair encoder and classifier: [head-marker state; tail-marker state] -> relation or NOTA."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from fsre_cli.tkre.markers import MarkedPair
+
+
+def collate(pairs: Sequence[MarkedPair], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch; categories are padded as SPECIAL (never masked, never pooled)."""
+    width = max(len(p.input_ids) for p in pairs)
+    ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(pairs), width), dtype=torch.long)
+    cats = torch.zeros((len(pairs), width), dtype=torch.long)
+    for i, p in enumerate(pairs):
+        n = len(p.input_ids)
+        ids[i, :n] = torch.tensor(p.input_ids)
+        mask[i, :n] = 1
+        cats[i, :n] = torch.tensor(p.categories)
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "categories": cats,
+        "head_index": torch.tensor([p.head_index for p in pairs]),
+        "tail_index": torch.tensor([p.tail_index for p in pairs]),
+    }
+
+
+def pair_states(hidden: torch.Tensor, head_index: torch.Tensor, tail_index: torch.Tensor) -> torch.Tensor:
+    rows = torch.arange(hidden.size(0), device=hidden.device)
+    return torch.cat([hidden[rows, head_index], hidden[rows, tail_index]], dim=-1)
+
+
+class PairClassifier(nn.Module):
+    """Encoder + linear layer over the two opening-marker states. Label 0 is NOTA."""
+
+    def __init__(self, encoder: nn.Module, num_relations: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * hidden, num_relations + 1)
+
+    def embed(self, input_ids, attention_mask, head_index, tail_index) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return pair_states(hidden, head_index, tail_index)
+
+    def forward(self, input_ids, attention_mask, head_index, tail_index) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(input_ids, attention_mask, head_index, tail_index)))
+
+
+class SpanContrastiveHead(nn.Module):
+    """SCL: a learned anchor per relation, pulled towards the pooled relation span of its
+    examples and away from a pooled non-entity, non-relation span of the same sentence."""
+
+    def __init__(self, hidden: int, num_relations: int, proj_dim: int = 128, temperature: float = 0.1) -> None:
+        super().__init__()
+        self.anchors = nn.Parameter(torch.randn(num_relations, hidden) * 0.02)
+        self.project = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, proj_dim))
+        self.temperature = temperature
+
+    def forward(
+        self, hidden: torch.Tensor, positive_mask: torch.Tensor, negative_mask: torch.Tensor, relation: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean loss over rows that have a relation, a positive span and a negative span."""
+        usable = (relation >= 0) & (positive_mask.sum(1) > 0) & (negative_mask.sum(1) > 0)
+        if not usable.any():
+            return hidden.new_zeros(())
+        hidden, positive_mask, negative_mask = hidden[usable], positive_mask[usable], negative_mask[usable]
+        anchor = nn.functional.normalize(self.project(self.anchors[relation[usable]]), dim=-1)
+        pos = nn.functional.normalize(self.project(_mean_pool(hidden, positive_mask)), dim=-1)
+        neg = nn.functional.normalize(self.project(_mean_pool(hidden, negative_mask)), dim=-1)
+        logits = torch.stack([(anchor * pos).sum(-1), (anchor * neg).sum(-1)], dim=-1) / self.temperature
+        target = torch.zeros(logits.size(0), dtype=torch.long, device=logits.device)
+        return nn.functional.cross_entropy(logits, target)
+
+
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)

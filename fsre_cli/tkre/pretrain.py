@@ -1,0 +1,125 @@
+"""Two-stage knowledge-guided pre-training (TKRE §3): MSLM, then SCL with MSLM kept on."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from fsre_cli.tkre.markers import ENTITY, OTHER, RELATION, SPECIAL, MarkedPair
+from fsre_cli.tkre.model import SpanContrastiveHead, collate
+
+# masking probability per token category: relation span 0.8, entities 0.5, other 0.2, special never
+MASK_PROBS = {SPECIAL: 0.0, OTHER: 0.2, ENTITY: 0.5, RELATION: 0.8}
+
+
+@dataclass
+class PretrainItem:
+    pair: MarkedPair
+    relation: int  # index into the schema's relations; -1 for text without a relation (SCL skips it)
+
+
+def mslm_mask(
+    input_ids: torch.Tensor,
+    categories: torch.Tensor,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    generator: torch.Generator,
+    probs: dict[int, float] = MASK_PROBS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Span-dependent masking. Chosen tokens become [MASK] 80%, a random token 10%,
+    themselves 10% (as in BERT); labels are -100 elsewhere."""
+    p = torch.zeros(categories.shape, dtype=torch.float)
+    for cat, prob in probs.items():
+        p[categories == cat] = prob
+    chosen = torch.bernoulli(p, generator=generator).bool()
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    masked = input_ids.clone()
+    roll = torch.rand(input_ids.shape, generator=generator)
+    masked[chosen & (roll < 0.8)] = mask_id
+    random_tokens = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    masked[swap] = random_tokens[swap]
+    return masked, labels
+
+
+def negative_span_mask(categories: torch.Tensor, positive: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per row, a contiguous run of OTHER tokens (not entity, not relation span) as long as
+    the relation span where possible: contextually plausible but not relational."""
+    out = torch.zeros_like(categories)
+    for row in range(categories.size(0)):
+        other = (categories[row] == OTHER).nonzero().flatten().tolist()
+        if not other:
+            continue
+        runs: list[list[int]] = [[other[0]]]
+        for i in other[1:]:
+            if i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        run = runs[int(torch.randint(len(runs), (1,), generator=generator))]
+        length = max(1, min(len(run), int(positive[row].sum())))
+        start = int(torch.randint(len(run) - length + 1, (1,), generator=generator))
+        out[row, run[start : start + length]] = 1
+    return out
+
+
+def pretrain(
+    mlm_model: torch.nn.Module,
+    tokenizer,
+    items: Sequence[PretrainItem],
+    *,
+    num_relations: int,
+    epochs: int,
+    use_scl: bool,
+    batch_size: int = 16,
+    lr: float = 2e-5,
+    seed: int = 0,
+    device: str = "cpu",
+    on_step: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """One pre-training stage. Loss = 1.0*MSLM (+ 1.0*SCL when `use_scl`). Returns the log."""
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    scl = SpanContrastiveHead(mlm_model.config.hidden_size, max(1, num_relations)).to(device) if use_scl else None
+    params = list(mlm_model.parameters()) + (list(scl.parameters()) if scl else [])
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    mlm_model.train()
+    log: list[dict] = []
+    order = list(range(len(items)))
+    for epoch in range(epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), batch_size):
+            batch_items = [items[i] for i in order[start : start + batch_size]]
+            batch = collate([it.pair for it in batch_items], tokenizer.pad_token_id)
+            masked, labels = mslm_mask(
+                batch["input_ids"], batch["categories"], mask_id=tokenizer.mask_token_id,
+                vocab_size=mlm_model.config.vocab_size, generator=generator,
+            )
+            out = mlm_model(
+                input_ids=masked.to(device), attention_mask=batch["attention_mask"].to(device),
+                labels=labels.to(device), output_hidden_states=use_scl,
+            )
+            mslm_loss = out.loss if torch.isfinite(out.loss) else out.logits.new_zeros(())
+            loss = mslm_loss
+            entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
+            if scl is not None:
+                positive = (batch["categories"] == RELATION).long()
+                negative = negative_span_mask(batch["categories"], positive, generator)
+                relation = torch.tensor([it.relation for it in batch_items])
+                scl_loss = scl(out.hidden_states[-1], positive.to(device), negative.to(device), relation.to(device))
+                loss = loss + scl_loss
+                entry["scl"] = scl_loss.item()
+            optimizer.zero_grad()
+            if loss.requires_grad:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+            log.append(entry)
+            if on_step:
+                on_step(entry)
+    mlm_model.eval()
+    return log

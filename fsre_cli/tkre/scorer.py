@@ -1,0 +1,149 @@
+"""Inference: the trained TKRE classifier and the training-free prototype scorer."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from fsre_cli.documents import Candidate
+from fsre_cli.schema import Schema
+from fsre_cli.scoring import Prediction
+from fsre_cli.tkre.artifact import Artifact
+from fsre_cli.tkre.data import build_instances
+from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pair
+from fsre_cli.tkre.model import collate, pair_states
+from fsre_cli.tkre.train import calibrate_threshold, predict_probs
+
+
+def candidate_pair(c: Candidate) -> PairSpec:
+    """The candidate in its sentence's coordinates (mentions carry document offsets)."""
+    base = c.sentence.start
+    return PairSpec(
+        c.sentence.text,
+        c.head.start - base, c.head.end - base, c.head.type,
+        c.tail.start - base, c.tail.end - base, c.tail.type,
+    )
+
+
+class TkreScorer:
+    """The fine-tuned classifier; a pair's labels are restricted to what its types allow."""
+
+    method = "tkre"
+
+    def __init__(self, artifact: Artifact, *, threshold: float | None = None, device: str = "cpu",
+                 batch_size: int = 64, max_length: int | None = None) -> None:
+        self.artifact = artifact
+        self.relations = artifact.relations
+        self.threshold = artifact.threshold if threshold is None else threshold
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length or int(artifact.meta["config"].get("max_length", 128))
+
+    def mark(self, candidates: Sequence[Candidate]) -> list[MarkedPair]:
+        return [mark_pair(candidate_pair(c), self.artifact.tokenizer, self.max_length) for c in candidates]
+
+    def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
+        if not candidates:
+            return []
+        allowed = [[True] + [r in c.relations for r in self.relations] for c in candidates]
+        probs = predict_probs(self.artifact.classifier, self.mark(candidates), allowed,
+                              self.artifact.tokenizer.pad_token_id, self.device, self.batch_size)
+        out = []
+        for row in probs:
+            score, idx = row[1:].max(dim=-1)
+            best = self.relations[int(idx)]
+            score = float(score)
+            out.append(Prediction(best if score >= self.threshold else None, score, best, score))
+        return out
+
+
+class PairEmbedder:
+    """The bare encoder's [head-marker; tail-marker] states: prototypes need no training."""
+
+    def __init__(self, encoder, tokenizer, *, device: str = "cpu", batch_size: int = 64, max_length: int = 128) -> None:
+        self.encoder = encoder.to(device).eval()
+        self.tokenizer = tokenizer
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    @classmethod
+    def load(cls, encoder_name: str | None = None, **kw) -> "PairEmbedder":
+        from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
+
+        source = resolve_encoder(encoder_name)
+        return cls(load_masked_lm(source).base_model, load_tokenizer(source), **kw)
+
+    @torch.inference_mode()
+    def embed(self, pairs: Sequence[PairSpec]) -> torch.Tensor:
+        """L2-normalised pair embeddings, computed in length-sorted batches."""
+        marked = [mark_pair(p, self.tokenizer, self.max_length) for p in pairs]
+        out = torch.zeros((len(marked), 2 * self.encoder.config.hidden_size))
+        order = sorted(range(len(marked)), key=lambda i: len(marked[i].input_ids))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = collate([marked[i] for i in idx], self.tokenizer.pad_token_id)
+            hidden = self.encoder(input_ids=batch["input_ids"].to(self.device),
+                                  attention_mask=batch["attention_mask"].to(self.device)).last_hidden_state
+            out[idx] = pair_states(hidden, batch["head_index"].to(self.device),
+                                   batch["tail_index"].to(self.device)).float().cpu()
+        return torch.nn.functional.normalize(out, dim=-1)
+
+
+class PrototypeScorer:
+    """Class means of example pair embeddings; cosine similarity; a NOTA threshold calibrated
+    leave-one-out on the examples and on negatives drawn from the example sentences."""
+
+    method = "prototype"
+
+    def __init__(self, schema: Schema, embedder: PairEmbedder, *, threshold: float | None = None,
+                 examples=None, seed: int = 0) -> None:
+        self.schema = schema
+        self.embedder = embedder
+        examples = list(examples if examples is not None else schema.examples)
+        instances = build_instances(examples, schema, seed=seed)
+        vectors = embedder.embed([i.pair for i in instances])
+        labels = [i.label for i in instances]
+        self.relations = sorted({lab for lab in labels if lab}, key=list(schema.relations).index)
+        pos = torch.tensor([lab is not None for lab in labels])
+        sums = {r: vectors[[i for i, lab in enumerate(labels) if lab == r]].sum(0) for r in self.relations}
+        counts = {r: sum(1 for lab in labels if lab == r) for r in self.relations}
+        self.prototypes = torch.stack([torch.nn.functional.normalize(sums[r] / counts[r], dim=0) for r in self.relations])
+        self.threshold = threshold if threshold is not None else self._calibrate(vectors, labels, sums, counts, pos)
+
+    def _calibrate(self, vectors, labels, sums, counts, pos) -> float:
+        if len(self.relations) == 0 or not bool(pos.any()):
+            return 0.5
+        probs = torch.zeros((len(labels), len(self.relations) + 1))
+        for i, (vec, lab) in enumerate(zip(vectors, labels)):
+            protos = []
+            for r in self.relations:  # leave the instance itself out of its own prototype
+                if r == lab and counts[r] > 1:
+                    protos.append(torch.nn.functional.normalize((sums[r] - vec) / (counts[r] - 1), dim=0))
+                else:
+                    protos.append(self.prototypes[self.relations.index(r)])
+            probs[i, 1:] = torch.stack(protos) @ vec
+        gold = [0 if lab is None else self.relations.index(lab) + 1 for lab in labels]
+        threshold, _ = calibrate_threshold(probs.clamp(min=0), gold)
+        return threshold
+
+    def similarities(self, pairs: Sequence[PairSpec]) -> torch.Tensor:
+        return self.embedder.embed(pairs) @ self.prototypes.T
+
+    def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
+        if not candidates:
+            return []
+        sims = self.similarities([candidate_pair(c) for c in candidates])
+        out = []
+        for c, row in zip(candidates, sims):
+            allowed = [j for j, r in enumerate(self.relations) if r in c.relations]
+            if not allowed:
+                out.append(Prediction(None, 0.0, None, 0.0))
+                continue
+            j = max(allowed, key=lambda k: float(row[k]))
+            score = float(row[j])
+            best = self.relations[j]
+            out.append(Prediction(best if score >= self.threshold else None, score, best, score))
+        return out
+

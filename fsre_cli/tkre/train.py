@@ -1,0 +1,336 @@
+"""`fsre train`: two-stage pre-training, then fine-tuning with NOTA, into a cached artifact."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from fsre_cli import __version__
+from fsre_cli.schema import Example, Schema
+from fsre_cli.sidecar import Sidecar
+from fsre_cli.tkre.artifact import Artifact
+from fsre_cli.tkre.data import Instance, build_instances, example_pair, explanation_pair, split_heldout
+from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
+from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
+from fsre_cli.tkre.model import PairClassifier, collate
+from fsre_cli.tkre.pretrain import PretrainItem, pretrain
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob that changes the trained model (all of it goes into the cache key)."""
+
+    encoder: str | None = None
+    pretrain: bool = True  # stage 1 (MSLM)
+    scl: bool = True  # stage 2 (SCL + MSLM)
+    mslm_epochs: int = 5
+    scl_epochs: int = 5
+    pretrain_lr: float = 2e-5
+    epochs: int = 30  # fine-tuning, at most (early stopping on the held-out slice)
+    patience: int = 8
+    min_epochs: int = 8  # a few-shot held-out slice is too small to stop earlier on
+    lr: float = 3e-5
+    head_lr: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 128
+    heldout: float = 0.2
+    use_synthetic: bool = True
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    artifact: Artifact
+    log: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def sidecar_hash(sidecar: Sidecar | None) -> str:
+    if sidecar is None or sidecar.is_empty():
+        return "none"
+    data = json.dumps(sidecar.records, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, encoder_fingerprint: str) -> str:
+    """A hash of everything that determines the model: schema, sidecar data, encoder, knobs."""
+    payload = {
+        "schema": schema.content_hash(),
+        "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
+        "encoder": encoder_fingerprint,
+        "config": config.to_dict(),
+        "format": 1,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _mark_all(instances: Sequence[Instance], tokenizer, max_length: int) -> list[MarkedPair]:
+    return [mark_pair(i.pair, tokenizer, max_length) for i in instances]
+
+
+def _pretrain_items(
+    schema: Schema, examples: list[Example], sidecar: Sidecar | None, tokenizer, max_length: int
+) -> list[PretrainItem]:
+    """Stage 1/2 corpus: examples, synthetic examples and explanations (tied to head and tail)."""
+    index = {name: i for i, name in enumerate(schema.relations)}
+    items = [PretrainItem(mark_pair(example_pair(e), tokenizer, max_length), index[e.relation]) for e in examples]
+    for exp in sidecar.explanations if sidecar else []:
+        rel = schema.relations.get(exp.relation)
+        if rel is None:
+            continue
+        pair = explanation_pair(exp.text, exp.head, exp.tail, rel.head_types[0], rel.tail_types[0])
+        if pair is not None:
+            # the explanation's own wording is not a relation span for SCL: relation -1
+            items.append(PretrainItem(mark_pair(pair, tokenizer, max_length), -1))
+        else:
+            ids = tokenizer(exp.text, truncation=True, max_length=max_length)["input_ids"]
+            cats = [SPECIAL] + [OTHER] * (len(ids) - 2) + [SPECIAL]
+            items.append(PretrainItem(MarkedPair(ids, 0, 0, cats), -1))
+    return items
+
+
+def train_model(
+    schema: Schema,
+    sidecar: Sidecar | None = None,
+    config: TrainConfig = TrainConfig(),
+    *,
+    device: str = "cpu",
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> TrainResult:
+    """Train the schema's classifier. `on_progress(stage, done, total)` reports steps."""
+    started = time.time()
+    _seed_everything(config.seed)
+    source = resolve_encoder(config.encoder or schema.encoder)
+    tokenizer = load_tokenizer(source)
+    mlm = load_masked_lm(source).to(device)
+    relations = list(schema.relations)
+    examples = list(schema.examples)
+    if config.use_synthetic and sidecar is not None:
+        examples += [e for e in sidecar.examples if e.relation in schema.relations]
+    if not examples:
+        from fsre_cli.errors import UsageError
+
+        raise UsageError(f"schema {schema.name!r} has no examples to train on; use --method qa4re for zero-shot")
+
+    log: list[dict] = []
+    instances = build_instances(examples, schema, seed=config.seed)
+    train_set, heldout = split_heldout(instances, config.heldout, config.seed)
+    n_batches = lambda n: (n + config.batch_size - 1) // config.batch_size  # noqa: E731
+
+    if config.pretrain:
+        items = _pretrain_items(schema, examples, sidecar if config.use_synthetic else None,
+                                tokenizer, config.max_length)
+        stages = [("mslm", config.mslm_epochs, False)] + ([("scl", config.scl_epochs, True)] if config.scl else [])
+        for name, epochs, use_scl in stages:
+            total = epochs * n_batches(len(items))
+            done = [0]
+
+            def step(entry: dict, name=name, total=total, done=done) -> None:
+                done[0] += 1
+                if on_progress:
+                    on_progress(name, done[0], total)
+
+            log += pretrain(mlm, tokenizer, items, num_relations=len(relations), epochs=epochs, use_scl=use_scl,
+                            batch_size=config.batch_size, lr=config.pretrain_lr, seed=config.seed, device=device,
+                            on_step=step)
+
+    classifier = PairClassifier(mlm.base_model, len(relations)).to(device)
+    label_index = {name: i + 1 for i, name in enumerate(relations)}
+    train_pairs = _mark_all(train_set, tokenizer, config.max_length)
+    train_labels = torch.tensor([label_index[i.label] if i.label else 0 for i in train_set])
+    held_pairs = _mark_all(heldout, tokenizer, config.max_length)
+    held_labels = [label_index[i.label] if i.label else 0 for i in heldout]
+    allowed = [_allowed_mask(schema, i) for i in heldout]
+
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": classifier.encoder.parameters(), "lr": config.lr},
+            {"params": classifier.head.parameters(), "lr": config.head_lr},
+        ]
+    )
+    gen = random.Random(config.seed)
+    best_state, best_f1, best_loss, best_epoch, stale = None, -1.0, float("inf"), 0, 0
+    total = config.epochs * n_batches(len(train_pairs))
+    done = 0
+    for epoch in range(config.epochs):
+        classifier.train()
+        order = list(range(len(train_pairs)))
+        gen.shuffle(order)
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = collate([train_pairs[i] for i in idx], tokenizer.pad_token_id)
+            logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
+            loss = torch.nn.functional.cross_entropy(logits, train_labels[idx].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            done += 1
+            if on_progress:
+                on_progress("fine-tune", done, total)
+        entry = {"stage": "fine-tune", "epoch": epoch, "loss": sum(losses) / max(1, len(losses))}
+        if held_pairs:
+            probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device)
+            threshold, f1 = calibrate_threshold(probs, held_labels)
+            held_loss = float(torch.nn.functional.nll_loss(probs.clamp(min=1e-9).log(), torch.tensor(held_labels)))
+            entry.update({"heldout_f1": f1, "heldout_loss": held_loss, "threshold": threshold})
+            if epoch + 1 >= min(config.min_epochs, config.epochs) and (f1, -held_loss) > (best_f1, -best_loss):
+                best_f1, best_loss, best_epoch, stale = f1, held_loss, epoch, 0
+                best_state = copy.deepcopy(classifier.state_dict())
+            elif epoch + 1 >= config.min_epochs:
+                stale += 1
+        log.append(entry)
+        if held_pairs and stale >= config.patience:
+            break
+    if best_state is not None:
+        classifier.load_state_dict(best_state)
+    threshold = 0.5
+    if held_pairs:
+        probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device)
+        threshold, best_f1 = calibrate_threshold(probs, held_labels)
+    classifier.eval()
+    meta = {
+        "relations": relations,
+        "threshold": threshold,
+        "heldout": {"instances": len(heldout), "f1": best_f1 if held_pairs else None, "best_epoch": best_epoch},
+        "train": {"instances": len(train_set), "positives": sum(1 for i in train_set if i.label),
+                  "examples": len(examples)},
+        "encoder": {"name": source.name, "fingerprint": source.fingerprint},
+        "config": config.to_dict(),
+        "schema": {"name": schema.name, "hash": schema.content_hash(), "relations": _relation_signature(schema)},
+        "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
+        "cache_key": cache_key(schema, sidecar, config, source.fingerprint),
+        "fsre_version": __version__,
+        "seconds": round(time.time() - started, 1),
+    }
+    artifact = Artifact(classifier=classifier, tokenizer=tokenizer, meta=meta, log=log)
+    return TrainResult(artifact, log, time.time() - started)
+
+
+def _relation_signature(schema: Schema) -> dict:
+    return {n: {"head": list(r.head_types), "tail": list(r.tail_types)} for n, r in schema.relations.items()}
+
+
+def _allowed_mask(schema: Schema, inst: Instance) -> list[bool]:
+    allowed = set(schema.relations_for(inst.pair.head_type, inst.pair.tail_type))
+    return [True] + [name in allowed for name in schema.relations]
+
+
+@torch.inference_mode()
+def predict_probs(
+    classifier: PairClassifier, pairs: Sequence[MarkedPair], allowed: Sequence[Sequence[bool]], pad_id: int,
+    device: str = "cpu", batch_size: int = 64,
+) -> torch.Tensor:
+    """Softmax over NOTA + the relations each pair's types allow (others get probability 0).
+    Pairs are sorted by length so batches carry little padding."""
+    classifier.eval()
+    out = torch.zeros((len(pairs), len(allowed[0]) if allowed else 1))
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].input_ids))
+    mask_all = torch.tensor([list(a) for a in allowed], dtype=torch.bool)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = collate([pairs[i] for i in idx], pad_id)
+        logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
+        logits = logits.float().cpu().masked_fill(~mask_all[idx], float("-inf"))
+        out[idx] = torch.softmax(logits, dim=-1)
+    return out
+
+
+def calibrate_threshold(probs: torch.Tensor, labels: Sequence[int]) -> tuple[float, float]:
+    """The score threshold that maximises micro-F1 (NOTA excluded) on held-out pairs;
+    ties go to the threshold closest to 0.5."""
+    best = (-1.0, 0.5)
+    rel_probs, rel_pred = probs[:, 1:].max(dim=-1)
+    rel_pred = rel_pred + 1
+    gold = torch.tensor(list(labels))
+    n_gold = int((gold > 0).sum())
+    for step in range(5, 96, 5):
+        t = step / 100
+        predicted = rel_probs >= t
+        n_pred = int(predicted.sum())
+        correct = int((predicted & (rel_pred == gold) & (gold > 0)).sum())
+        p = correct / n_pred if n_pred else 0.0
+        r = correct / n_gold if n_gold else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        if f1 > best[0] + 1e-9 or (abs(f1 - best[0]) <= 1e-9 and abs(t - 0.5) < abs(best[1] - 0.5)):
+            best = (f1, t)
+    return best[1], best[0]
+
+
+def ensure_model(
+    schema: Schema,
+    sidecar: Sidecar | None,
+    config: TrainConfig,
+    *,
+    model_dir: str | None = None,
+    device: str = "cpu",
+    train_if_missing: bool = True,
+    force: bool = False,
+    log=None,
+) -> tuple[Artifact, str]:
+    """The model for this schema: `model_dir` if given, else the cached one for the cache key,
+    else a freshly trained one (saved to the cache). Returns it with where it came from."""
+    from pathlib import Path
+
+    from fsre_cli.errors import UsageError
+    from fsre_cli.tkre.artifact import cached_model_dir, check_compatible, load_artifact, save_artifact
+
+    if model_dir is not None:
+        artifact = load_artifact(Path(model_dir), device)
+        for warning in check_compatible(artifact, schema, model_dir):
+            if log:
+                log.warn(warning)
+        return artifact, model_dir
+    source = resolve_encoder(config.encoder or schema.encoder)
+    key = cache_key(schema, sidecar, config, source.fingerprint)
+    directory = cached_model_dir(key)
+    if (directory / "fsre.json").exists() and not force:
+        return load_artifact(directory, device), str(directory)
+    if not train_if_missing:
+        raise UsageError(f"no trained model for schema {schema.name!r}; run: fsre train {schema.path or 'SCHEMA'}")
+    result = train_with_progress(schema, sidecar, config, device=device, log=log)
+    save_artifact(result.artifact, directory)
+    return result.artifact, str(directory)
+
+
+def train_with_progress(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, *, device: str = "cpu",
+                        log=None) -> TrainResult:
+    """Train with a progress bar per stage (stderr, terminals only) and a summary line."""
+    from contextlib import ExitStack
+
+    if log is None:
+        return train_model(schema, sidecar, config, device=device)
+    log.info(f"training a model for schema {schema.name!r} ({len(schema.relations)} relations, "
+             f"{len(schema.examples)} examples{', + synthetic' if sidecar and sidecar.examples and config.use_synthetic else ''})")
+    with ExitStack() as stack:
+        bars: dict[str, object] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = stack.enter_context(log.progress(f"  {stage:9}", total=total))
+            bars[stage].update(completed=done)
+
+        result = train_model(schema, sidecar, config, device=device, on_progress=on_progress)
+    held = result.artifact.meta["heldout"]
+    f1 = f"{held['f1']:.2f}" if held["f1"] is not None else "n/a"
+    log.info(f"trained in {result.seconds:.0f}s; threshold {result.artifact.threshold:.2f}, "
+             f"held-out F1 {f1} on {held['instances']} pairs")
+    return result
