@@ -7,6 +7,7 @@ A schema is YAML (see README "Schema format"). Loading it either returns a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -262,9 +263,9 @@ def parse_schema(text: str, filename: str = "<schema>", path: Path | None = None
         raise SchemaError([f"{where}: YAML syntax error: {reason}"]) from None
     index = _LineIndex(root, problems, filename)
 
-    def report(loc: Iterable[Any], reason: str) -> None:
+    def report(loc: Iterable[Any], reason: str, line_loc: Iterable[Any] | None = None) -> None:
         loc = tuple(loc)
-        line = index.line(loc)
+        line = index.line(tuple(line_loc) if line_loc is not None else loc)
         where = f"{filename}:{line}" if line else filename
         dotted = format_path(loc)
         problems.append(f"{where}: {dotted + ': ' if dotted else ''}{reason}")
@@ -380,6 +381,7 @@ def _resolve_mention(
 ) -> Span | None:
     spec = MentionSpec(text=ref) if isinstance(ref, str) else ref
     mloc = loc if isinstance(ref, str) else loc + (slot,)
+    report = functools.partial(report, line_loc=loc + (slot,))  # point at the head:/tail: line
     if not spec.text.strip():
         report(mloc, f"{slot} is empty")
         return None

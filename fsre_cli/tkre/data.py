@@ -97,8 +97,29 @@ def negatives_for(ex: Example, schema: Schema, labelled: set[tuple[int, int, int
     return out
 
 
+def context_swap_negative(ex: Example, schema: Schema, rng: random.Random) -> Instance | None:
+    """The example's pair re-typed so that its own relation is not allowed but another one is:
+    the context then expresses no relation the types admit, which is NOTA. Such negatives
+    exist for every schema with two or more type signatures, even when the example
+    sentences hold no other entities."""
+    options = [
+        (h, t)
+        for h in schema.entity_types
+        for t in schema.entity_types
+        if (h, t) != (ex.head.type, ex.tail.type)
+        and schema.relations_for(h, t)
+        and ex.relation not in schema.relations_for(h, t)
+    ]
+    if not options:
+        return None
+    h, t = rng.choice(sorted(options))
+    pair = PairSpec(ex.text, ex.head.start, ex.head.end, h, ex.tail.start, ex.tail.end, t)
+    return Instance(pair, None, ex.text, ex.source)
+
+
 def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0) -> list[Instance]:
-    """Positives for every example and NOTA negatives from the same sentences."""
+    """Positives for every example and NOTA negatives: other pairs of the same sentences,
+    and each example's pair re-typed for a relation its context does not express."""
     rng = random.Random(seed)
     examples = list(examples)
     labelled_by_text: dict[str, set[tuple[int, int, int, int]]] = {}
@@ -107,7 +128,8 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0) 
     instances = [Instance(example_pair(ex), ex.relation, ex.text, ex.source) for ex in examples]
     seen_neg: set[tuple] = set()
     for ex in examples:
-        for neg in negatives_for(ex, schema, labelled_by_text[ex.text], rng):
+        swapped = context_swap_negative(ex, schema, rng)
+        for neg in negatives_for(ex, schema, labelled_by_text[ex.text], rng) + ([swapped] if swapped else []):
             key = (neg.pair.text, neg.pair.head_start, neg.pair.head_end, neg.pair.tail_start, neg.pair.tail_end)
             if key not in seen_neg:
                 seen_neg.add(key)

@@ -1,0 +1,122 @@
+"""Schema validation: the shipped schemas pass, and each kind of mistake gets a precise message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fsre_cli.errors import SchemaError
+from fsre_cli.schema import load_schema, parse_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASE = """\
+name: t
+entity_types:
+  PERSON: [PERSON]
+  ORG: [ORG]
+  PLACE: [GPE, LOC]
+relations:
+  founded_by:
+    description: the organization was founded by the person
+    head: ORG
+    tail: PERSON
+    template: "{head} was founded by {tail}"
+    examples:
+      - text: Microsoft was founded by Bill Gates in 1975.
+        head: Microsoft
+        tail: Bill Gates
+"""
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "schemas").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_schemas_are_valid(path: Path) -> None:
+    schema = load_schema(path)
+    assert schema.warnings == []
+    assert all(len(r.examples) >= 3 for r in schema.relations.values())
+    for ex in schema.examples:
+        assert ex.text[ex.head.start : ex.head.end] == ex.head.text
+        assert ex.text[ex.tail.start : ex.tail.end] == ex.tail.text
+
+
+def test_examples_resolve_to_typed_spans() -> None:
+    schema = parse_schema(BASE)
+    ex = schema.relations["founded_by"].examples[0]
+    assert (ex.head.start, ex.head.end, ex.head.type) == (0, 9, "ORG")
+    assert ex.tail.text == "Bill Gates" and ex.tail.type == "PERSON"
+    assert schema.relations_for("ORG", "PERSON") == ("founded_by",)
+    assert schema.relations_for("PERSON", "ORG") == ()
+    assert schema.type_for_label("GPE") == "PLACE" and schema.type_for_label("DATE") is None
+
+
+def test_explicit_offsets_and_type_disambiguate() -> None:
+    text = BASE.replace("        head: Microsoft\n", "        head: {text: Microsoft, start: 0, end: 9, type: ORG}\n")
+    assert parse_schema(text).examples[0].head.start == 0
+
+
+INVALID = [
+    ("yaml syntax", "name: [t\n", "t.yaml:2:1: YAML syntax error"),
+    ("duplicate relation", BASE + "  founded_by:\n    head: ORG\n    tail: PERSON\n    description: again\n",
+     "t.yaml:16: relations: duplicate key 'founded_by' (first defined on line 7)"),
+    ("unknown type", BASE.replace("    tail: PERSON\n", "    tail: PERSN\n"),
+     "t.yaml:10: relations.founded_by.tail: unknown entity type 'PERSN'"),
+    ("head not in text", BASE.replace("head: Microsoft", "head: Apple"),
+     't.yaml:14: relations.founded_by.examples[0]: head "Apple" does not occur in text'),
+    ("ambiguous mention", BASE.replace("in 1975.", "in 1975, Microsoft says."),
+     't.yaml:14: relations.founded_by.examples[0]: head "Microsoft" occurs 2 times in text; give head.start and head.end'),
+    ("bad offsets", BASE.replace("head: Microsoft", "head: {text: Microsoft, start: 1, end: 10}"),
+     "relations.founded_by.examples[0].head: head offsets 1:10 select 'icrosoft ', not 'Microsoft'"),
+    ("missing field", "name: t\nentity_types: {A: [A]}\n", "t.yaml:1: relations: required field is missing"),
+    ("unknown field", BASE.replace("    examples:\n", "    exampels: []\n    examples:\n"),
+     "t.yaml:12: relations.founded_by.exampels: unknown field"),
+    ("ambiguous type", BASE.replace("    head: ORG\n", "    head: [ORG, PERSON]\n"),
+     "relations.founded_by.examples[0]: head type is ambiguous (relation allows ORG, PERSON); give head.type"),
+    ("type not allowed", BASE.replace("tail: Bill Gates", "tail: {text: Bill Gates, type: ORG}"),
+     "tail type 'ORG' is not allowed for this relation (allowed: PERSON)"),
+    ("empty example", BASE.replace("      - text: Microsoft was founded by Bill Gates in 1975.", '      - text: ""'),
+     "relations.founded_by.examples[0].text: example text is empty"),
+    ("overlap", BASE.replace("tail: Bill Gates", "tail: {text: soft, type: PERSON}"),
+     "relations.founded_by.examples[0]: head 'Microsoft' and tail 'soft' overlap"),
+    ("nothing to go on", BASE + "  born_in:\n    head: PERSON\n    tail: PLACE\n",
+     "t.yaml:16: relations.born_in: a relation needs examples or at least a description"),
+    ("label mapped twice", BASE.replace("  PLACE: [GPE, LOC]", "  PLACE: [GPE, ORG]"),
+     "entity_types.PLACE: NER label 'ORG' is already mapped to ORG"),
+    ("bad placeholder", BASE.replace("{head} was founded by {tail}", "{head} was founded by {person}"),
+     "relations.founded_by.template: unknown placeholder(s) ['person']"),
+    ("half offsets", BASE.replace("head: Microsoft", "head: {text: Microsoft, start: 0}"),
+     "head needs both start and end (or neither)"),
+    ("not a mapping", "- a\n- b\n", "t.yaml:1: a schema must be a mapping"),
+]
+
+
+@pytest.mark.parametrize("text,expected", [(t, e) for _, t, e in INVALID], ids=[n for n, _, _ in INVALID])
+def test_invalid_schema_messages(text: str, expected: str) -> None:
+    with pytest.raises(SchemaError) as info:
+        parse_schema(text, filename="t.yaml")
+    assert any(expected in p for p in info.value.problems), info.value.problems
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = BASE.replace("tail: PERSON\n", "tail: PERSN\n").replace("head: Microsoft", "head: Apple")
+    with pytest.raises(SchemaError) as info:
+        parse_schema(text, filename="t.yaml")
+    assert len(info.value.problems) >= 2
+
+
+def test_template_without_slot_is_a_warning() -> None:
+    schema = parse_schema(BASE.replace("{head} was founded by {tail}", "{head} was founded"), filename="t.yaml")
+    assert any("template lacks {tail}" in w for w in schema.warnings)
+
+
+def test_content_hash_tracks_examples_and_sidecar_path() -> None:
+    a = parse_schema(BASE, path=Path("/x/s.yaml"))
+    b = parse_schema(BASE.replace("in 1975", "in 1976"))
+    assert a.content_hash() != b.content_hash()
+    assert a.content_hash() == parse_schema(BASE).content_hash()
+    assert a.sidecar_path == Path("/x/s.synth.jsonl")
+
+
+def test_default_template_reads_the_relation_name() -> None:
+    schema = parse_schema(BASE.replace('    template: "{head} was founded by {tail}"\n', ""))
+    assert schema.relations["founded_by"].statement("Microsoft", "Bill Gates") == "Microsoft founded by Bill Gates"

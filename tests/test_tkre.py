@@ -1,0 +1,189 @@
+"""The TKRE encoder: real MiniLM weights, real (tiny) training on one thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fsre_cli.documents import Candidate, Mention, Sentence
+from fsre_cli.schema import parse_schema
+from fsre_cli.tkre.artifact import check_compatible, load_artifact, save_artifact
+from fsre_cli.tkre.data import build_instances, split_heldout
+from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
+from fsre_cli.tkre.markers import ENTITY, OTHER, RELATION, SPECIAL, PairSpec, mark_pair
+from fsre_cli.tkre.pretrain import MASK_PROBS, PretrainItem, mslm_mask, pretrain
+from fsre_cli.tkre.scorer import PairEmbedder, PrototypeScorer, TkreScorer
+from fsre_cli.tkre.train import TrainConfig, cache_key, train_model
+from fsre_cli.errors import UsageError
+
+TOY = """\
+name: toy
+entity_types: {PERSON: [PERSON], ORG: [ORG], PLACE: [GPE, LOC]}
+relations:
+  founded_by:
+    description: the organization was founded by the person
+    head: ORG
+    tail: PERSON
+    examples:
+      - {text: "Microsoft was founded by Bill Gates; years later it hired Steve Ballmer.", head: Microsoft, tail: Bill Gates}
+      - {text: "Apple was founded by Steve Jobs; in 1997 it hired Jony Ive as a designer.", head: Apple, tail: Steve Jobs}
+      - {text: "Google was founded by Larry Page; the company later employed Marissa Mayer.", head: Google, tail: Larry Page}
+      - {text: "Amazon was founded by Jeff Bezos.", head: Amazon, tail: Jeff Bezos}
+      - {text: "Oracle was founded by Larry Ellison.", head: Oracle, tail: Larry Ellison}
+  born_in:
+    description: the person was born in the place
+    head: PERSON
+    tail: PLACE
+    examples:
+      - {text: "Barack Obama was born in Honolulu.", head: Barack Obama, tail: Honolulu}
+      - {text: "Marie Curie was born in Warsaw.", head: Marie Curie, tail: Warsaw}
+      - {text: "Albert Einstein was born in Ulm.", head: Albert Einstein, tail: Ulm}
+      - {text: "Frida Kahlo was born in Coyoacan.", head: Frida Kahlo, tail: Coyoacan}
+      - {text: "Pablo Picasso was born in Malaga.", head: Pablo Picasso, tail: Malaga}
+"""
+
+
+@pytest.fixture(scope="module")
+def toy_schema():
+    return parse_schema(TOY)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_encoder(None))
+
+
+def _candidate(text: str, head: str, head_type: str, tail: str, tail_type: str, schema) -> Candidate:
+    sentence = Sentence("d", 0, 0, len(text), text)
+    h = Mention(head, text.index(head), text.index(head) + len(head), head_type)
+    t = Mention(tail, text.index(tail), text.index(tail) + len(tail), tail_type)
+    return Candidate(sentence, h, t, schema.relations_for(head_type, tail_type))
+
+
+def test_bundled_encoder_is_verified() -> None:
+    source = resolve_encoder(None)
+    assert source.fingerprint == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    assert (Path(source.path) / "model.safetensors").exists()
+
+
+def test_markers_carry_types_and_survive_truncation(tokenizer) -> None:
+    text = "Microsoft was founded by Bill Gates and Paul Allen in 1975."
+    pair = PairSpec(text, 0, 9, "ORG", 25, 35, "PERSON")
+    marked = mark_pair(pair, tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(marked.input_ids)
+    assert tokens[marked.head_index] == "@" and tokens[marked.head_index + 2] == "org"
+    assert tokens[marked.tail_index] == "#" and tokens[marked.tail_index + 2] == "person"
+    assert [t for t, c in zip(tokens, marked.categories) if c == RELATION] == ["was", "founded", "by"]
+    assert marked.categories[0] == SPECIAL and marked.categories[-1] == SPECIAL
+    long_text = "Filler words here. " * 60 + text + " More filler after." * 60
+    offset = len("Filler words here. " * 60)
+    long_pair = PairSpec(long_text, offset, offset + 9, "ORG", offset + 25, offset + 35, "PERSON")
+    cut = mark_pair(long_pair, tokenizer, max_length=32)
+    tokens = tokenizer.convert_ids_to_tokens(cut.input_ids)
+    assert len(cut.input_ids) == 32
+    assert tokens[cut.head_index] == "@" and tokens[cut.tail_index] == "#"
+    assert "microsoft" in tokens and "gates" in tokens
+    reversed_pair = PairSpec(text, 25, 35, "PERSON", 0, 9, "ORG")  # tail before head
+    rev = mark_pair(reversed_pair, tokenizer)
+    assert rev.tail_index < rev.head_index
+
+
+def test_span_masking_rates_match_the_method() -> None:
+    categories = torch.tensor([[SPECIAL] + [OTHER] * 50 + [ENTITY] * 50 + [RELATION] * 50 + [SPECIAL]] * 200)
+    ids = torch.full(categories.shape, 1000)
+    masked, labels = mslm_mask(ids, categories, mask_id=103, vocab_size=30522, generator=torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    for cat, expected in MASK_PROBS.items():
+        rate = chosen[categories == cat].float().mean().item()
+        assert abs(rate - expected) < 0.02, (cat, rate)
+    replaced = masked[chosen] == 103
+    assert abs(replaced.float().mean().item() - 0.8) < 0.03  # BERT's 80/10/10 among chosen tokens
+    assert bool((labels[chosen] == 1000).all())
+
+
+@pytest.mark.slow
+def test_scl_loss_decreases(toy_schema, tokenizer) -> None:
+    torch.manual_seed(0)
+    model = load_masked_lm(resolve_encoder(None))
+    names = list(toy_schema.relations)
+    items = [
+        PretrainItem(mark_pair(PairSpec(e.text, e.head.start, e.head.end, e.head.type, e.tail.start, e.tail.end,
+                                         e.tail.type), tokenizer), names.index(e.relation))
+        for e in toy_schema.examples
+    ]
+    log = pretrain(model, tokenizer, items, num_relations=2, epochs=6, use_scl=True, batch_size=10, lr=1e-4, seed=0)
+    scl = [entry["scl"] for entry in log]
+    assert sum(scl[-2:]) / 2 < sum(scl[:2]) / 2
+
+
+def test_negatives_and_heldout_split(toy_schema) -> None:
+    instances = build_instances(toy_schema.examples, toy_schema)
+    positives = [i for i in instances if i.label]
+    negatives = [i for i in instances if i.label is None]
+    assert len(positives) == 10
+    texts = {(n.pair.text[n.pair.head_start:n.pair.head_end], n.pair.text[n.pair.tail_start:n.pair.tail_end]) for n in negatives}
+    assert ("Microsoft", "Steve Ballmer") in texts  # another pair of the same sentence
+    assert ("Barack Obama", "Honolulu") in texts  # the context-swap negative of a born_in example
+    for neg in negatives:  # never the labelled pair itself
+        assert not any(p.pair == neg.pair for p in positives)
+    train, held = split_heldout(instances, 0.2, seed=0)
+    assert {i.group for i in train}.isdisjoint({i.group for i in held})
+    assert {i.label for i in held if i.label} == {"founded_by", "born_in"}
+
+
+@pytest.fixture(scope="module")
+def trained(toy_schema):
+    config = TrainConfig(pretrain=True, mslm_epochs=1, scl_epochs=1, epochs=25, min_epochs=10, heldout=0.2, seed=0)
+    return train_model(toy_schema, None, config)
+
+
+@pytest.mark.slow
+def test_nota_is_learned(trained, toy_schema) -> None:
+    scorer = TkreScorer(trained.artifact)
+    sentence = "Nike was founded by Phil Knight; years later it hired Anna Berg."
+    related = _candidate(sentence, "Nike", "ORG", "Phil Knight", "PERSON", toy_schema)
+    unrelated = _candidate(sentence, "Nike", "ORG", "Anna Berg", "PERSON", toy_schema)
+    born = _candidate("Ada Lovelace was born in London.", "Ada Lovelace", "PERSON", "London", "PLACE", toy_schema)
+    p_related, p_unrelated, p_born = scorer.predict([related, unrelated, born])
+    assert p_related.relation == "founded_by" and p_born.relation == "born_in"
+    assert p_unrelated.best_score < p_related.best_score
+    assert p_unrelated.relation is None, p_unrelated
+    assert trained.artifact.meta["train"]["positives"] > 0
+
+
+@pytest.mark.slow
+def test_artifact_round_trip(trained, toy_schema, tmp_path: Path) -> None:
+    directory = save_artifact(trained.artifact, tmp_path / "model")
+    assert (directory / "model.safetensors").exists() and not (directory / "pytorch_model.bin").exists()
+    loaded = load_artifact(directory)
+    cand = _candidate("Nike was founded by Phil Knight.", "Nike", "ORG", "Phil Knight", "PERSON", toy_schema)
+    a = TkreScorer(trained.artifact).predict([cand])[0]
+    b = TkreScorer(loaded).predict([cand])[0]
+    assert a.best == b.best and abs(a.best_score - b.best_score) < 1e-5
+    assert check_compatible(loaded, toy_schema, "m") == []
+    other = parse_schema(TOY.replace("born_in", "lives_in"))
+    with pytest.raises(UsageError, match="trained for schema 'toy' with other relations"):
+        check_compatible(loaded, other, "m")
+    edited = parse_schema(TOY.replace("Malaga", "Málaga"))
+    assert "earlier version" in check_compatible(loaded, edited, "m")[0]
+
+
+def test_cache_key_follows_what_determines_the_model(toy_schema) -> None:
+    fp = resolve_encoder(None).fingerprint
+    key = cache_key(toy_schema, None, TrainConfig(), fp)
+    assert key == cache_key(parse_schema(TOY), None, TrainConfig(), fp)
+    assert key != cache_key(parse_schema(TOY.replace("Malaga", "Seville")), None, TrainConfig(), fp)
+    assert key != cache_key(toy_schema, None, TrainConfig(scl=False), fp)
+    assert key != cache_key(toy_schema, None, TrainConfig(), "hub:bert-base-uncased")
+
+
+@pytest.mark.slow
+def test_prototype_scorer_without_training(toy_schema) -> None:
+    scorer = PrototypeScorer(toy_schema, PairEmbedder.load())
+    born = _candidate("Ada Lovelace was born in London.", "Ada Lovelace", "PERSON", "London", "PLACE", toy_schema)
+    founded = _candidate("Nike was founded by Phil Knight.", "Nike", "ORG", "Phil Knight", "PERSON", toy_schema)
+    p_born, p_founded = scorer.predict([born, founded])
+    assert p_born.best == "born_in" and p_founded.best == "founded_by"  # types leave one choice each
+    assert 0.0 < scorer.threshold < 1.0 and -1.0 <= p_born.best_score <= 1.0
