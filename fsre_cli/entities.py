@@ -1,0 +1,575 @@
+"""Entities with Stanza: sentences and typed entity mentions with offsets into the original text.
+
+Two routes, both through a real Stanza pipeline:
+
+* **NER**: Stanza's tokenizer and NER tagger (downloaded models, or a custom
+  `ner_model_path` with the spaCy-backed tokenizer). NER labels map to schema
+  types through the schema; mentions whose label maps to no type are dropped.
+* **Given entities** (JSONL `entities`): Stanza only splits sentences, with the
+  spaCy-backed tokenizer that needs no downloaded model, so this works offline.
+
+Documents go through Stanza in bulk batches (many documents per call) so the
+tagger batches sentences across documents and memory stays bounded.
+Stanza is imported lazily: `fsre --help` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
+
+from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
+from fsre_cli.errors import FsreError, ModelMissingError, UsageError
+from fsre_cli.schema import Schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    import stanza
+
+EntitiesMode = Literal["auto", "given", "stanza"]
+ENTITY_MODES: tuple[str, ...] = ("auto", "given", "stanza")
+ENV_STANZA_DIR = "FSRE_STANZA_DIR"
+
+# Processors `fsre models download` fetches; Stanza adds mwt (and the NER model's
+# pretrain/charlm dependencies) itself where the language needs them.
+DOWNLOAD_PROCESSORS = "tokenize,ner"
+
+# Enough for Stanza to build a pipeline of processor *variants* (the spaCy
+# tokenizer) and of models given by path, without any downloaded package.
+MINIMAL_RESOURCES: dict[str, Any] = {"en": {"lang_name": "English", "packages": {}, "tokenize": {"default": {}}}}
+
+# spaCy refuses texts over 1M characters by default; tokenizing without a parser needs little memory.
+_SPACY_MAX_LENGTH = 50_000_000
+
+_Tok = tuple[str, int, int]  # token text, start, end (offsets into the original text)
+
+
+def write_minimal_resources(directory: str | Path) -> Path:
+    """Write the minimal resources.json into `directory` and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "resources.json"
+    path.write_text(json.dumps(MINIMAL_RESOURCES), encoding="utf-8")
+    return path
+
+
+def resolve_stanza_dir(stanza_dir: str | os.PathLike[str] | None = None) -> str:
+    """The Stanza model directory: the argument, else $FSRE_STANZA_DIR, else Stanza's own default."""
+    if stanza_dir:
+        return os.path.expanduser(os.fspath(stanza_dir))
+    env = os.environ.get(ENV_STANZA_DIR)
+    if env:
+        return os.path.expanduser(env)
+    from stanza.resources.common import DEFAULT_MODEL_DIR
+
+    return DEFAULT_MODEL_DIR
+
+
+def _dir_option(stanza_dir: str | None) -> str:
+    return f" --stanza-dir {stanza_dir}" if stanza_dir else ""
+
+
+def missing_models_message(lang: str, directory: str, detail: str, explicit_dir: str | None = None) -> str:
+    """One sentence: what is missing and the exact fix."""
+    return (
+        f"Stanza models for language '{lang}' are not installed ({detail}): run "
+        f"`fsre models download --lang {lang}{_dir_option(explicit_dir)}`, or point --stanza-dir DIR "
+        f"(or {ENV_STANZA_DIR}) at a directory that has them."
+    )
+
+
+# --------------------------------------------------------------------------- model management
+_DOWNLOAD_SCRIPT = r"""
+import json, sys
+lang, model_dir, processors, result_path, resources_url = sys.argv[1:6]
+result = {"ok": True}
+try:
+    import stanza
+    kwargs = {"resources_url": resources_url} if resources_url else {}
+    stanza.download(lang, model_dir=model_dir, processors=processors, logging_level="INFO", **kwargs)
+except Exception as exc:  # reported to the parent, which turns it into one clear message
+    kind = type(exc).__name__
+    try:
+        import requests
+        if isinstance(exc, requests.exceptions.RequestException):
+            kind = "network"
+    except ImportError:
+        pass
+    if type(exc).__name__ == "UnknownLanguageError":
+        kind = "unknown-language"
+    result = {"ok": False, "kind": kind, "error": str(exc)[:800]}
+with open(result_path, "w", encoding="utf-8") as f:
+    json.dump(result, f)
+"""
+
+
+def download_models(
+    lang: str = "en",
+    stanza_dir: str | None = None,
+    timeout: float = 300.0,
+    *,
+    resources_url: str | None = None,
+) -> list[dict[str, Any]]:
+    """Download the Stanza models entity recognition needs, giving up after `timeout` seconds.
+
+    Stanza's own download has no timeout and can hang on a dead network, so it
+    runs in a child process that is killed when time runs out. Progress goes to
+    stderr. `resources_url` selects a mirror of Stanza's resources. Returns the
+    installed models (see `list_models`).
+    """
+    directory = resolve_stanza_dir(stanza_dir)
+    with tempfile.TemporaryDirectory(prefix="fsre-download-") as tmp:
+        result_path = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-c", _DOWNLOAD_SCRIPT, lang, directory, DOWNLOAD_PROCESSORS,
+               str(result_path), resources_url or ""]
+        try:
+            # stdout is data-only in fsre: the child's stdout is captured, its stderr (progress) passes through
+            subprocess.run(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise FsreError(
+                f"downloading Stanza models for '{lang}' into {directory} did not finish within {timeout:g} s; "
+                "check the network (HTTPS_PROXY) and retry with a longer --timeout, or copy an installed "
+                f"model directory and use --stanza-dir DIR / {ENV_STANZA_DIR}"
+            ) from None
+        try:
+            result = json.loads(result_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            result = {"ok": False, "kind": "crash", "error": "the download process exited without a result"}
+    if not result["ok"]:
+        kind, error = result["kind"], result["error"]
+        if kind == "unknown-language":
+            raise UsageError(f"Stanza has no models for language '{lang}'") from None
+        if kind == "network":
+            reason = re.search(r"\[Errno -?\d+\][^'\")]*|Read timed out|Name or service not known", error)
+            raise FsreError(
+                f"cannot download Stanza models for '{lang}': the model server is unreachable "
+                f"({reason.group(0).strip() if reason else error[:200]}); "
+                f"check the network (HTTPS_PROXY), or copy an installed model directory and use "
+                f"--stanza-dir DIR / {ENV_STANZA_DIR}"
+            ) from None
+        raise FsreError(f"downloading Stanza models for '{lang}' into {directory} failed: {kind}: {error}") from None
+    return list_models(directory)
+
+
+def list_models(stanza_dir: str | None = None) -> list[dict[str, Any]]:
+    """Installed Stanza models (`DIR/LANG/PROCESSOR/PACKAGE.pt`): language, processor, package, path, size."""
+    root = Path(resolve_stanza_dir(stanza_dir))
+    models: list[dict[str, Any]] = []
+    if not root.is_dir():
+        return models
+    for lang_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for proc_dir in sorted(p for p in lang_dir.iterdir() if p.is_dir()):
+            for f in sorted(proc_dir.glob("*.pt")):
+                models.append({
+                    "language": lang_dir.name,
+                    "processor": proc_dir.name,
+                    "package": f.stem,
+                    "path": str(f),
+                    "size": f.stat().st_size,
+                })
+    return models
+
+
+# --------------------------------------------------------------------------- the recognizer
+@dataclass
+class _Pipe:
+    """A loaded Stanza pipeline and whether its tokenizer is the spaCy variant (needs clean-up)."""
+
+    nlp: "stanza.Pipeline"
+    spacy: bool
+
+
+class EntityRecognizer:
+    """Sentences and schema-typed entity mentions for documents, through Stanza.
+
+    Pipelines load lazily, at most once per instance: a run whose documents all
+    carry their own entities never loads the NER model.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        lang: str | None = None,
+        stanza_dir: str | None = None,
+        ner_model_path: str | os.PathLike[str] | None = None,
+        entities: EntitiesMode = "auto",
+        batch_size: int = 32,
+        use_gpu: bool = False,
+        max_batch_chars: int = 500_000,
+    ) -> None:
+        if entities not in ENTITY_MODES:
+            raise UsageError(f"entities must be one of {', '.join(ENTITY_MODES)}, not {entities!r}")
+        if batch_size < 1 or max_batch_chars < 1:
+            raise UsageError("batch size and max batch characters must be at least 1")
+        self.schema = schema
+        self.lang = lang or schema.language or "en"
+        # an explicit directory (argument or $FSRE_STANZA_DIR) is repeated in the download hint
+        self._explicit_dir = os.fspath(stanza_dir) if stanza_dir else (os.environ.get(ENV_STANZA_DIR) or None)
+        self.ner_model_path = os.fspath(ner_model_path) if ner_model_path else None
+        self.entities = entities
+        self.batch_size = batch_size
+        self.max_batch_chars = max_batch_chars
+        self.use_gpu = use_gpu
+        self._splitter: _Pipe | None = None
+        self._ner: _Pipe | None = None
+
+    @property
+    def stanza_dir(self) -> str:
+        """The Stanza model directory this recognizer loads from (argument, $FSRE_STANZA_DIR, Stanza's default)."""
+        return resolve_stanza_dir(self._explicit_dir)
+
+    @property
+    def ner_loaded(self) -> bool:
+        """Whether the NER pipeline has been loaded (for tests and verbose reporting)."""
+        return self._ner is not None
+
+    # ------------------------------------------------------------------ public
+    def process(self, docs: Iterable[Document]) -> Iterator[tuple[Document, list[Sentence]]]:
+        """Each document with its sentences and mentions, in input order, processed in bulk batches."""
+        for batch in self._batches(docs):
+            yield from zip(batch, self._process_batch(batch))
+
+    def sentences(self, doc: Document) -> list[Sentence]:
+        """Sentences and mentions of one document (convenience; `process` is the bulk path)."""
+        return next(iter(self.process([doc])))[1]
+
+    def uses_given(self, doc: Document) -> bool:
+        """Whether this document's own entities are used (else Stanza NER finds them)."""
+        if self.entities == "stanza":
+            return False
+        if doc.entities is None:
+            if self.entities == "given":
+                raise UsageError(
+                    f"document {doc.id!r} has no `entities`, but entities=given requires every document "
+                    "to carry its own (use entities=auto to let Stanza find them)"
+                )
+            return False
+        return True
+
+    # ------------------------------------------------------------------ batching
+    def _batches(self, docs: Iterable[Document]) -> Iterator[list[Document]]:
+        batch: list[Document] = []
+        chars = 0
+        for doc in docs:
+            batch.append(doc)
+            chars += len(doc.text)
+            if len(batch) >= self.batch_size or chars >= self.max_batch_chars:
+                yield batch
+                batch, chars = [], 0
+        if batch:
+            yield batch
+
+    def _process_batch(self, batch: list[Document]) -> list[list[Sentence]]:
+        given = [self.uses_given(doc) for doc in batch]
+        for doc, own in zip(batch, given):
+            if own:
+                self._check_spans(doc)
+        results: list[list[Sentence]] = [[] for _ in batch]
+        given_idx = [i for i, own in enumerate(given) if own and batch[i].text.strip()]
+        ner_idx = [i for i, own in enumerate(given) if not own and batch[i].text.strip()]
+        if given_idx:
+            token_sents = self._tokenize(self._get_splitter(), [batch[i].text for i in given_idx])
+            for i, sents in zip(given_idx, token_sents):
+                results[i] = self._given_sentences(batch[i], sents)
+        if ner_idx:
+            for i, sents in zip(ner_idx, self._recognize([batch[i] for i in ner_idx])):
+                results[i] = sents
+        return results
+
+    # ------------------------------------------------------------------ pipelines
+    def _get_splitter(self) -> _Pipe:
+        if self._splitter is None:
+            if self.lang == "en":
+                self._splitter = self._build(spacy=True, processors={"tokenize": "spacy"})
+            else:  # the spaCy variant is English-only: use Stanza's own tokenizer for other languages
+                self._splitter = self._build(spacy=False, processors="tokenize")
+        return self._splitter
+
+    def _get_ner(self) -> _Pipe:
+        if self._ner is None:
+            if self.ner_model_path:
+                if not os.path.isfile(self.ner_model_path):
+                    raise ModelMissingError(f"the NER model file {self.ner_model_path} does not exist")
+                custom = {
+                    "ner_model_path": self.ner_model_path,
+                    "ner_forward_charlm_path": None,
+                    "ner_backward_charlm_path": None,
+                }
+                if self.lang == "en":
+                    pipe = self._build(spacy=True, processors={"tokenize": "spacy", "ner": "default"}, **custom)
+                else:
+                    pipe = self._build(spacy=False, processors="tokenize,ner", **custom)
+            else:
+                pipe = self._build(spacy=False, processors="tokenize,ner")
+            if "ner" not in pipe.nlp.processors:
+                raise ModelMissingError(
+                    f"Stanza has no NER model for language '{self.lang}' in {self.stanza_dir}: give each "
+                    "document its own `entities` (JSONL input) or a trained Stanza NER model file"
+                )
+            self._ner = pipe
+        return self._ner
+
+    def _build(self, *, spacy: bool, processors: Any, **kwargs: Any) -> _Pipe:
+        """Construct a Stanza pipeline with no implicit download, turning missing models into one clear error."""
+        import stanza
+
+        common = dict(
+            # Stanza's own log lines would only repeat, less clearly, the errors raised below
+            lang=self.lang, processors=processors, download_method=None, logging_level="CRITICAL",
+            use_gpu=self.use_gpu, **kwargs,
+        )
+        if spacy:
+            # the minimal resources.json is read only while the pipeline is built
+            with tempfile.TemporaryDirectory(prefix="fsre-stanza-") as tmp:
+                write_minimal_resources(tmp)
+                nlp = self._construct(stanza, dir=tmp, **common)
+            _raise_spacy_limit(nlp)
+        else:
+            directory = self.stanza_dir
+            if not os.path.isfile(os.path.join(directory, "resources.json")):
+                raise ModelMissingError(self._missing(f"no resources.json in {directory}"))
+            nlp = self._construct(stanza, dir=directory, **common)
+        return _Pipe(nlp, spacy)
+
+    def _construct(self, stanza_mod: Any, **kwargs: Any) -> "stanza.Pipeline":
+        from stanza.pipeline.core import LanguageNotDownloadedError, UnsupportedProcessorError
+        from stanza.resources.common import ResourcesFileNotFoundError
+
+        try:
+            return stanza_mod.Pipeline(**kwargs)
+        except ResourcesFileNotFoundError as exc:
+            raise ModelMissingError(self._missing(f"no resources.json at {exc.resources_filepath}")) from None
+        except LanguageNotDownloadedError as exc:
+            raise ModelMissingError(self._missing(f"{exc.lang_dir} does not exist")) from None
+        except UnsupportedProcessorError as exc:
+            raise ModelMissingError(
+                f"Stanza has no {exc.processor} model for language '{exc.lang}': give each document its own "
+                "`entities` (JSONL input) or a trained Stanza NER model file"
+            ) from None
+        except FileNotFoundError as exc:
+            what = exc.filename or str(exc).split("  ")[0]
+            raise ModelMissingError(self._missing(f"missing {what}")) from None
+        except ValueError as exc:
+            if "No processors to load" in str(exc):
+                raise UsageError(f"Stanza has no models for language '{self.lang}'") from None
+            raise
+        except Exception as exc:
+            if _is_network_error(exc):
+                raise ModelMissingError(self._missing(f"a download was attempted and failed: {exc}")) from None
+            raise
+
+    def _missing(self, detail: str) -> str:
+        return missing_models_message(self.lang, self.stanza_dir, detail, self._explicit_dir)
+
+    # ------------------------------------------------------------------ tokens and sentences
+    def _tokenize(self, pipe: _Pipe, texts: list[str]) -> list[list[list[_Tok]]]:
+        """Sentences of tokens with offsets into each text; whitespace tokens (spaCy's) are dropped."""
+        from stanza.models.common.doc import Document as StanzaDocument
+
+        processed = pipe.nlp([StanzaDocument([], text=t) for t in texts], processors="tokenize")
+        return [_token_sentences(sdoc, text, fix_boundaries=pipe.spacy) for sdoc, text in zip(processed, texts)]
+
+    def _recognize(self, docs: list[Document]) -> list[list[Sentence]]:
+        """Run NER over the documents in one bulk call and build sentences with mapped mentions."""
+        from stanza.models.common.doc import Document as StanzaDocument
+
+        pipe = self._get_ner()
+        texts = [d.text for d in docs]
+        if pipe.spacy:
+            # tokenize, drop spaCy's whitespace tokens (they break entities like "Alice  Smith"),
+            # then tag the cleaned sentences; offsets stay those of the original text
+            token_sents = self._tokenize(pipe, texts)
+            sdocs = [_stanza_document(StanzaDocument, sents, text) for sents, text in zip(token_sents, texts)]
+            nonempty = [i for i, s in enumerate(sdocs) if s.sentences]
+            tagged = pipe.nlp([sdocs[i] for i in nonempty], processors="ner") if nonempty else []
+            for i, sdoc in zip(nonempty, tagged):
+                sdocs[i] = sdoc
+        else:
+            sdocs = pipe.nlp([StanzaDocument([], text=t) for t in texts])
+        return [self._ner_sentences(doc, sdoc) for doc, sdoc in zip(docs, sdocs)]
+
+    def _ner_sentences(self, doc: Document, sdoc: Any) -> list[Sentence]:
+        sentences: list[Sentence] = []
+        text = doc.text
+        for ssent in sdoc.sentences:
+            toks = _tokens_of(ssent, text)
+            if not toks:
+                continue
+            start, end = toks[0][1], toks[-1][2]
+            mentions: list[Mention] = []
+            for ent in ssent.ents:
+                schema_type = self.schema.type_for_label(ent.type)
+                if schema_type is None:
+                    continue
+                span = _trim(text, ent.start_char, ent.end_char)
+                if span is None:
+                    continue
+                s, e = span
+                mentions.append(Mention(text=text[s:e], start=s, end=e, type=schema_type, label=ent.type))
+                start, end = min(start, s), max(end, e)
+            mentions.sort(key=lambda m: (m.start, m.end))
+            sentences.append(Sentence(doc.id, len(sentences), start, end, text[start:end], mentions))
+        return sentences
+
+    # ------------------------------------------------------------------ given entities
+    def _check_spans(self, doc: Document) -> None:
+        """Validate the user's spans before any Stanza work: range, order, whitespace, type."""
+        n = len(doc.text)
+        for span in doc.entities or []:
+            where = f"document {doc.id!r}: entity {span.start}:{span.end} ({span.type})"
+            if not isinstance(span.start, int) or not isinstance(span.end, int):
+                raise UsageError(f"{where}: start and end must be integers")
+            if span.start < 0 or span.end > n:
+                raise UsageError(f"{where} lies outside the text (length {n})")
+            if span.start >= span.end:
+                raise UsageError(f"{where} is empty or reversed: start must be less than end")
+            surface = doc.text[span.start : span.end]
+            if not surface.strip():
+                raise UsageError(f"{where} covers only whitespace")
+            if self.schema.type_for_label(span.type) is None:
+                known = ", ".join(sorted(self.schema.entity_types))
+                raise UsageError(f"{where} {surface!r} has unknown entity type {span.type!r} (schema types: {known})")
+
+    def _given_sentences(self, doc: Document, token_sents: list[list[_Tok]]) -> list[Sentence]:
+        text = doc.text
+        sentences = [
+            Sentence(doc.id, i, toks[0][1], toks[-1][2], text[toks[0][1] : toks[-1][2]], [])
+            for i, toks in enumerate(token_sents)
+        ]
+        seen: set[tuple[int, int, str]] = set()
+        for span in doc.entities or []:
+            schema_type = self.schema.type_for_label(span.type)
+            assert schema_type is not None  # checked by _check_spans
+            if (span.start, span.end, schema_type) in seen:
+                continue
+            seen.add((span.start, span.end, schema_type))
+            home = _sentence_containing(sentences, span)
+            if home is None:
+                raise UsageError(_crossing_message(doc, span, sentences))
+            home.mentions.append(
+                Mention(text=text[span.start : span.end], start=span.start, end=span.end, type=schema_type,
+                        label=span.type)
+            )
+        for s in sentences:
+            s.mentions.sort(key=lambda m: (m.start, m.end))
+        return sentences
+
+
+# --------------------------------------------------------------------------- helpers
+def _raise_spacy_limit(nlp: Any) -> None:
+    """Let the spaCy tokenizer take long documents (its default refuses over 1M characters)."""
+    variant = getattr(nlp.processors.get("tokenize"), "_variant", None)
+    spacy_nlp = getattr(variant, "nlp", None)
+    if spacy_nlp is not None:
+        spacy_nlp.max_length = max(spacy_nlp.max_length, _SPACY_MAX_LENGTH)
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    try:
+        import requests
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, requests.exceptions.RequestException)
+
+
+def _tokens_of(ssent: Any, text: str) -> list[_Tok]:
+    out = []
+    for tok in ssent.tokens:
+        if tok.start_char is None or tok.end_char is None or not tok.text.strip():
+            continue
+        if not text[tok.start_char : tok.end_char].strip():
+            continue
+        out.append((tok.text, tok.start_char, tok.end_char))
+    return out
+
+
+def _token_sentences(sdoc: Any, text: str, *, fix_boundaries: bool) -> list[list[_Tok]]:
+    sents = [toks for toks in (_tokens_of(s, text) for s in sdoc.sentences) if toks]
+    if fix_boundaries:
+        sents = [piece for toks in sents for piece in _split_paragraphs(toks, text)]
+        _move_opening_punctuation(sents, text)
+    return [s for s in sents if s]
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+
+
+def _split_paragraphs(toks: list[_Tok], text: str) -> list[list[_Tok]]:
+    """Split at blank lines: spaCy's sentencizer ignores them, but headings and list items end there."""
+    pieces: list[list[_Tok]] = [[toks[0]]]
+    for prev, tok in zip(toks, toks[1:]):
+        if _PARAGRAPH_BREAK.search(text, prev[2], tok[1]):
+            pieces.append([])
+        pieces[-1].append(tok)
+    return pieces
+
+
+_OPENING = set("“‘«„([{")
+
+
+def _move_opening_punctuation(sents: list[list[_Tok]], text: str) -> None:
+    """Move sentence-final opening quotes/brackets to the sentence they open.
+
+    spaCy's sentencizer attaches every punctuation token after a full stop to the
+    sentence it ends, so `He left. “Wei Chen” arrived.` yields `He left. “`. A
+    trailing punctuation token that is glued to the next token but not to the
+    previous one (or is an opening mark) belongs to the next sentence.
+    """
+    for i in range(len(sents) - 1):
+        cur, nxt = sents[i], sents[i + 1]
+        moved: list[_Tok] = []
+        while len(cur) > 1:
+            tok = cur[-1]
+            follower = moved[0] if moved else nxt[0]
+            glued_after = tok[2] == follower[1]
+            glued_before = cur[-2][2] == tok[1]
+            punct = not any(ch.isalnum() for ch in tok[0])
+            if punct and (tok[0] in _OPENING or (glued_after and not glued_before)):
+                moved.insert(0, cur.pop())
+            else:
+                break
+        if moved:
+            sents[i + 1] = moved + nxt
+
+
+def _stanza_document(cls: Any, sents: list[list[_Tok]], text: str) -> Any:
+    """A pre-tokenized Stanza document whose tokens keep their offsets into `text`."""
+    return cls(
+        [[{"text": t, "misc": f"start_char={s}|end_char={e}"} for t, s, e in sent] for sent in sents],
+        text=text,
+    )
+
+
+def _trim(text: str, start: int | None, end: int | None) -> tuple[int, int] | None:
+    """Offsets without surrounding whitespace, or None when the span is unusable."""
+    if start is None or end is None or not 0 <= start < end <= len(text):
+        return None
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def _sentence_containing(sentences: list[Sentence], span: EntitySpan) -> Sentence | None:
+    for s in sentences:
+        if s.start <= span.start and span.end <= s.end:
+            return s
+    return None
+
+
+def _crossing_message(doc: Document, span: EntitySpan, sentences: list[Sentence]) -> str:
+    surface = doc.text[span.start : span.end]
+    touched = [s.index for s in sentences if s.start < span.end and span.start < s.end]
+    where = f"document {doc.id!r}: entity {span.start}:{span.end} ({span.type}) {surface!r}"
+    if len(touched) > 1:
+        return (f"{where} crosses a sentence boundary (it spans sentences {touched[0]} and {touched[-1]}); "
+                "an entity must lie inside one sentence")
+    return f"{where} is not inside one sentence (it covers text between sentences)"

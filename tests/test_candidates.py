@@ -1,0 +1,112 @@
+"""Candidate pairs: type constraints, direction, overlaps, counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsre_cli.candidates import CandidateCounts, candidate_pairs, count_candidates, document_candidates
+from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
+from fsre_cli.entities import EntityRecognizer
+
+
+def mention(text: str, sentence: str, type_: str) -> Mention:
+    start = sentence.index(text)
+    return Mention(text, start, start + len(text), type_, type_)
+
+
+def sentence_with(text: str, *mentions: tuple[str, str]) -> Sentence:
+    return Sentence("d", 0, 0, len(text), text, [mention(t, text, ty) for t, ty in mentions])
+
+
+def names(cands):
+    return [(c.head.text, c.tail.text, c.relations) for c in cands]
+
+
+def test_type_constraints_and_direction(stanza_schema):
+    s = sentence_with(
+        "Alice Smith left Acme Corp for Paris.",
+        ("Alice Smith", "PERSON"), ("Acme Corp", "ORG"), ("Paris", "PLACE"),
+    )
+    assert names(candidate_pairs(s, stanza_schema)) == [
+        ("Alice Smith", "Acme Corp", ("works_for",)),
+        ("Alice Smith", "Paris", ("born_in",)),
+        ("Acme Corp", "Paris", ("based_in",)),
+    ]
+    for c in candidate_pairs(s, stanza_schema):
+        assert c.sentence is s
+
+
+def test_no_pairs_without_allowed_types(stanza_schema):
+    s = sentence_with("Alice met Bob.", ("Alice", "PERSON"), ("Bob", "PERSON"))
+    assert candidate_pairs(s, stanza_schema) == []
+    assert candidate_pairs(sentence_with("Nothing."), stanza_schema) == []
+
+
+def test_both_directions_and_several_relations():
+    from fsre_cli.schema import parse_schema
+
+    schema = parse_schema(
+        "name: s\nentity_types:\n  PERSON: [PERSON]\n"
+        "relations:\n"
+        "  spouse:\n    description: married\n    head: PERSON\n    tail: PERSON\n"
+        "  sibling:\n    description: siblings\n    head: PERSON\n    tail: PERSON\n"
+    )
+    s = sentence_with("Alice married Bob.", ("Alice", "PERSON"), ("Bob", "PERSON"))
+    assert names(candidate_pairs(s, schema)) == [
+        ("Alice", "Bob", ("spouse", "sibling")),
+        ("Bob", "Alice", ("spouse", "sibling")),
+    ]
+
+
+def test_overlapping_mentions_are_not_paired(stanza_schema):
+    text = "Bank of Paris hired Alice."
+    s = Sentence("d", 0, 0, len(text), text, [
+        Mention("Bank of Paris", 0, 13, "ORG"),
+        Mention("Paris", 8, 13, "PLACE"),
+        Mention("Alice", 20, 25, "PERSON"),
+    ])
+    assert names(candidate_pairs(s, stanza_schema)) == [
+        ("Alice", "Bank of Paris", ("works_for",)),
+        ("Alice", "Paris", ("born_in",)),
+    ]
+
+
+def test_counts(stanza_schema):
+    s1 = sentence_with("Alice Smith joined Acme Corp.", ("Alice Smith", "PERSON"), ("Acme Corp", "ORG"))
+    s2 = sentence_with("Paris is nice.", ("Paris", "PLACE"))
+    counts = count_candidates([s1, s2], stanza_schema)
+    assert (counts.documents, counts.sentences, counts.mentions, counts.candidates) == (1, 2, 3, 1)
+    total = CandidateCounts().add(counts).add(count_candidates([s2], stanza_schema))
+    assert (total.documents, total.sentences, total.mentions, total.candidates) == (2, 3, 4, 1)
+    assert total.by_type == {"PERSON": 1, "ORG": 1, "PLACE": 2}
+    assert total.describe() == (
+        "2 document(s), 3 sentence(s), 4 mention(s) (ORG 1, PERSON 1, PLACE 2), 1 candidate pair(s)"
+    )
+    assert len(document_candidates([s1, s2], stanza_schema)) == 1
+
+
+def test_candidates_stay_inside_sentences(stanza_schema, tmp_path):
+    """Real sentence splitting: mentions in different sentences never pair."""
+    text = "Alice Smith was born in Paris.  Acme Corp hired Bob Jones."
+    ents = [EntitySpan(text.index(t), text.index(t) + len(t), ty) for t, ty in
+            [("Alice Smith", "PERSON"), ("Paris", "PLACE"), ("Acme Corp", "ORG"), ("Bob Jones", "PERSON")]]
+    rec = EntityRecognizer(stanza_schema, entities="given", stanza_dir=str(tmp_path))
+    sentences = rec.sentences(Document("d", text, ents))
+    assert len(sentences) == 2
+    cands = document_candidates(sentences, stanza_schema)
+    assert names(cands) == [
+        ("Alice Smith", "Paris", ("born_in",)),
+        ("Bob Jones", "Acme Corp", ("works_for",)),
+    ]
+    for c in cands:
+        assert text[c.head.start : c.head.end] == c.head.text
+        assert c.sentence.start <= c.head.start and c.tail.end <= c.sentence.end
+
+
+@pytest.mark.slow
+def test_candidates_from_real_ner(tiny_recognizer, stanza_schema):
+    text = "Alice Smith works for Acme Corp in Paris."
+    [sentence] = tiny_recognizer.sentences(Document("d", text))
+    pairs = {(c.head.text, c.tail.text): c.relations for c in candidate_pairs(sentence, stanza_schema)}
+    assert pairs[("Alice Smith", "Acme Corp")] == ("works_for",)
+    assert ("Acme Corp", "Alice Smith") not in pairs

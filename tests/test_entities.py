@@ -1,0 +1,286 @@
+"""Entity stage with real Stanza: offsets, sentences, type mapping, given entities, model errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from fsre_cli.documents import Document, EntitySpan, Sentence
+from fsre_cli.entities import EntityRecognizer, download_models, list_models
+from fsre_cli.errors import FsreError, ModelMissingError, UsageError
+
+MESSY = (
+    "Alice  Smith works for Acme Corp in Paris.\n\n"
+    "Bob Jones was born in\tTokyo. “Wei Chen” hired José Álvarez at  Globex.\r\n"
+    "The mayor of Berlin thanked Hooli."
+)
+
+
+def span(text: str, surface: str, type_: str, occurrence: int = 0) -> EntitySpan:
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index(surface, start + 1)
+    return EntitySpan(start, start + len(surface), type_)
+
+
+def assert_consistent(doc: Document, sentences: list[Sentence]) -> None:
+    """The invariants every stage relies on."""
+    assert [s.index for s in sentences] == list(range(len(sentences)))
+    previous_end = 0
+    for s in sentences:
+        assert s.doc_id == doc.id
+        assert s.text == doc.text[s.start : s.end]
+        assert s.text == s.text.strip() and s.text
+        assert s.start >= previous_end
+        previous_end = s.end
+        for m in s.mentions:
+            assert doc.text[m.start : m.end] == m.text
+            assert s.start <= m.start < m.end <= s.end
+
+
+# --------------------------------------------------------------------------- given entities (offline, no NER)
+@pytest.fixture
+def offline_recognizer(stanza_schema, tmp_path) -> EntityRecognizer:
+    """Given entities only, with an empty Stanza dir: proves no downloaded model is needed."""
+    return EntityRecognizer(stanza_schema, entities="given", stanza_dir=str(tmp_path / "no-models"))
+
+
+def test_given_entities_offline_sentences_and_offsets(offline_recognizer):
+    ents = [
+        span(MESSY, "Alice  Smith", "PERSON"),
+        span(MESSY, "Acme Corp", "ORG"),
+        span(MESSY, "Tokyo", "PLACE"),
+        span(MESSY, "Wei Chen", "PERSON"),
+        span(MESSY, "José Álvarez", "PERSON"),
+        span(MESSY, "Globex", "ORG"),
+        span(MESSY, "Berlin", "GPE"),  # an NER label the schema maps to PLACE
+    ]
+    doc = Document("messy", MESSY, ents)
+    [(out_doc, sentences)] = list(offline_recognizer.process([doc]))
+    assert out_doc is doc
+    assert_consistent(doc, sentences)
+    assert [s.text for s in sentences] == [
+        "Alice  Smith works for Acme Corp in Paris.",
+        "Bob Jones was born in\tTokyo.",
+        "“Wei Chen” hired José Álvarez at  Globex.",  # the opening quote moves to the sentence it opens
+        "The mayor of Berlin thanked Hooli.",
+    ]
+    assert [[m.text for m in s.mentions] for s in sentences] == [
+        ["Alice  Smith", "Acme Corp"], ["Tokyo"], ["Wei Chen", "José Álvarez", "Globex"], ["Berlin"],
+    ]
+    berlin = sentences[3].mentions[0]
+    assert (berlin.type, berlin.label) == ("PLACE", "GPE")
+    assert not offline_recognizer.ner_loaded
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('He left. "Wei Chen" arrived.', ["He left.", '"Wei Chen" arrived.']),
+        ('He said "hi." Then left.', ['He said "hi."', "Then left."]),
+        ("It rained (a lot). (See below.) Done!", ["It rained (a lot).", "(See below.)", "Done!"]),
+        ("Dr. Smith met Mr. Jones at 5 p.m. yesterday. OK?", ["Dr. Smith met Mr. Jones at 5 p.m. yesterday.", "OK?"]),
+        ("Heading without period\n \nBody text.\nSame paragraph.", ["Heading without period", "Body text.", "Same paragraph."]),
+    ],
+)
+def test_sentence_boundaries(offline_recognizer, text, expected):
+    sentences = offline_recognizer.sentences(Document("d", text, []))
+    assert [s.text for s in sentences] == expected
+    assert_consistent(Document("d", text, []), sentences)
+
+
+def test_given_entities_empty_list_and_blank_text(offline_recognizer):
+    docs = [Document("a", "Nothing to see here. Really.", []), Document("b", "  \n ", [])]
+    results = list(offline_recognizer.process(docs))
+    assert [d.id for d, _ in results] == ["a", "b"]
+    assert [s.text for s in results[0][1]] == ["Nothing to see here.", "Really."]
+    assert all(not s.mentions for s in results[0][1])
+    assert results[1][1] == []
+
+
+def test_given_duplicate_spans_are_merged(offline_recognizer):
+    text = "Acme Corp hired Bob Jones."
+    doc = Document("d", text, [span(text, "Acme Corp", "ORG"), span(text, "Acme Corp", "ORG")])
+    [(_, sentences)] = list(offline_recognizer.process([doc]))
+    assert [m.text for m in sentences[0].mentions] == ["Acme Corp"]
+
+
+@pytest.mark.parametrize(
+    "entity, expected",
+    [
+        (EntitySpan(10, 99, "ORG"), "lies outside the text"),
+        (EntitySpan(-1, 3, "ORG"), "lies outside the text"),
+        (EntitySpan(5, 5, "ORG"), "start must be less than end"),
+        (EntitySpan(9, 4, "ORG"), "start must be less than end"),
+        (EntitySpan(9, 10, "ORG"), "covers only whitespace"),
+        (EntitySpan(0, 9, "COMPANY"), "unknown entity type 'COMPANY'"),
+        (EntitySpan(16, 35, "PERSON"), "crosses a sentence boundary"),
+    ],
+)
+def test_given_entity_validation(offline_recognizer, entity, expected):
+    text = "Acme Corp hired Bob. Jones left Paris."
+    doc = Document("doc-7", text, [entity])
+    with pytest.raises(UsageError) as info:
+        list(offline_recognizer.process([doc]))
+    message = str(info.value)
+    assert expected in message
+    assert "doc-7" in message and f"{entity.start}:{entity.end}" in message
+    assert info.value.exit_code == 2
+
+
+def test_unknown_type_message_lists_schema_types(offline_recognizer):
+    doc = Document("d", "Acme Corp hired Bob.", [EntitySpan(0, 9, "COMPANY")])
+    with pytest.raises(UsageError, match="schema types: ORG, PERSON, PLACE"):
+        list(offline_recognizer.process([doc]))
+
+
+def test_entities_given_requires_entities(offline_recognizer):
+    docs = [Document("ok", "Bob left.", []), Document("bare", "Alice stayed.")]
+    with pytest.raises(UsageError, match="'bare' has no `entities`"):
+        list(offline_recognizer.process(docs))
+
+
+def test_invalid_mode(stanza_schema):
+    with pytest.raises(UsageError, match="entities must be one of"):
+        EntityRecognizer(stanza_schema, entities="magic")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- missing models
+def test_missing_models_error_names_the_fix(stanza_schema, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rec = EntityRecognizer(stanza_schema, stanza_dir=str(empty), entities="stanza")
+    with pytest.raises(ModelMissingError) as info:
+        list(rec.process([Document("d", "Alice Smith works for Acme Corp.")]))
+    message = str(info.value)
+    assert "fsre models download --lang en" in message
+    assert f"--stanza-dir {empty}" in message  # the download command targets the same directory
+    assert "FSRE_STANZA_DIR" in message
+    assert "\n" not in message
+    assert info.value.exit_code == 2
+
+
+def test_missing_models_env_dir(stanza_schema, tmp_path, monkeypatch):
+    monkeypatch.setenv("FSRE_STANZA_DIR", str(tmp_path))
+    rec = EntityRecognizer(stanza_schema)
+    assert rec.stanza_dir == str(tmp_path)
+    with pytest.raises(ModelMissingError, match="fsre models download --lang en"):
+        rec.sentences(Document("d", "Alice Smith works for Acme Corp."))
+
+
+def test_missing_custom_model_file(stanza_schema, tmp_path):
+    rec = EntityRecognizer(stanza_schema, ner_model_path=tmp_path / "nope.pt")
+    with pytest.raises(ModelMissingError, match="nope.pt does not exist"):
+        rec.sentences(Document("d", "Alice Smith works for Acme Corp."))
+
+
+def test_list_models(tmp_path):
+    assert list_models(str(tmp_path / "absent")) == []
+    (tmp_path / "en" / "ner").mkdir(parents=True)
+    (tmp_path / "en" / "ner" / "ontonotes_charlm.pt").write_bytes(b"x" * 10)
+    (tmp_path / "en" / "tokenize").mkdir()
+    (tmp_path / "en" / "tokenize" / "combined.pt").write_bytes(b"y" * 3)
+    (tmp_path / "resources.json").write_text("{}")
+    models = list_models(str(tmp_path))
+    assert [(m["language"], m["processor"], m["package"], m["size"]) for m in models] == [
+        ("en", "ner", "ontonotes_charlm", 10),
+        ("en", "tokenize", "combined", 3),
+    ]
+    assert all(Path(m["path"]).is_file() for m in models)
+
+
+@pytest.mark.slow
+def test_download_unreachable_server_is_one_clear_error(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FsreError, match="unreachable") as info:
+        download_models("en", str(tmp_path), timeout=60, resources_url=f"http://127.0.0.1:{port}")
+    assert "--stanza-dir" in str(info.value)
+
+
+@pytest.mark.slow
+def test_download_timeout(tmp_path):
+    with socket.socket() as server:  # accepts connections (kernel backlog) and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        with pytest.raises(FsreError, match="did not finish within 3 s"):
+            download_models("en", str(tmp_path), timeout=3, resources_url=f"http://127.0.0.1:{port}")
+
+
+# --------------------------------------------------------------------------- real NER with the tiny model
+@pytest.mark.slow
+def test_ner_offsets_on_messy_text(tiny_recognizer):
+    doc = Document("messy", MESSY)
+    [(_, sentences)] = list(tiny_recognizer.process([doc]))
+    assert_consistent(doc, sentences)
+    assert len(sentences) == 4
+    found = {(m.text, m.type) for s in sentences for m in s.mentions}
+    # names and templates the tiny model was trained on, behind double spaces, tabs and quotes
+    for expected in [("Alice  Smith", "PERSON"), ("Acme Corp", "ORG"), ("Bob Jones", "PERSON"),
+                     ("Wei Chen", "PERSON"), ("Globex", "ORG")]:
+        assert expected in found
+    for s in sentences:
+        for m in s.mentions:
+            assert m.label in ("PERSON", "ORG", "GPE")
+
+
+@pytest.mark.slow
+def test_unmapped_labels_are_dropped(recognizer_factory):
+    from fsre_cli.schema import parse_schema
+
+    no_places = parse_schema(
+        "name: p\nentity_types:\n  PERSON: [PERSON]\n  ORG: [ORG]\n"
+        "relations:\n  works_for:\n    description: d\n    head: PERSON\n    tail: ORG\n"
+    )
+    text = "Alice Smith works for Acme Corp in Paris."
+    with_places = recognizer_factory().sentences(Document("d", text))
+    without = recognizer_factory(no_places).sentences(Document("d", text))
+    assert ("Paris", "PLACE", "GPE") in {(m.text, m.type, m.label) for m in with_places[0].mentions}
+    assert {m.label for m in without[0].mentions} <= {"PERSON", "ORG"}
+    assert "Paris" not in {m.text for m in without[0].mentions}
+    assert {m.text for m in without[0].mentions} >= {"Alice Smith", "Acme Corp"}
+
+
+@pytest.mark.slow
+def test_bulk_order_and_auto_mode(recognizer_factory):
+    rec = recognizer_factory(batch_size=2)
+    given_text = "Hooli hired Ravi Patel."
+    docs = [
+        Document("n1", "Globex hired Maria Garcia."),
+        Document("g1", given_text, [span(given_text, "Ravi Patel", "PERSON")]),  # NER would find Hooli too
+        Document("n2", ""),
+        Document("n3", "Wei Chen was born in Tokyo. Initech hired Bob Jones."),
+        Document("g2", "Nobody here.", []),
+    ]
+    results = list(rec.process(iter(docs)))
+    assert [d.id for d, _ in results] == ["n1", "g1", "n2", "n3", "g2"]
+    by_id = {d.id: s for d, s in results}
+    for d, s in results:
+        assert_consistent(d, s)
+    assert [m.text for m in by_id["g1"][0].mentions] == ["Ravi Patel"]
+    assert by_id["n2"] == []
+    assert len(by_id["n3"]) == 2
+    assert {m.text for m in by_id["n1"][0].mentions} >= {"Globex", "Maria Garcia"}
+    assert by_id["g2"][0].mentions == []
+    assert rec.ner_loaded
+
+
+@pytest.mark.slow
+def test_stanza_mode_ignores_given_entities(recognizer_factory):
+    text = "Hooli hired Ravi Patel."
+    doc = Document("g", text, [span(text, "Ravi Patel", "PERSON")])
+    sentences = recognizer_factory(entities="stanza").sentences(doc)
+    assert {m.text for m in sentences[0].mentions} >= {"Hooli", "Ravi Patel"}
+
+
+def test_auto_mode_with_all_entities_given_never_loads_ner(stanza_schema, tmp_path):
+    # the NER model does not even exist: it must not be needed when every document brings entities
+    rec = EntityRecognizer(stanza_schema, ner_model_path=tmp_path / "missing.pt", stanza_dir=str(tmp_path))
+    text = "Hooli hired Ravi Patel."
+    [(_, sentences)] = list(rec.process([Document("g", text, [span(text, "Hooli", "ORG")])]))
+    assert [m.text for m in sentences[0].mentions] == ["Hooli"]
+    assert not rec.ner_loaded
