@@ -84,7 +84,7 @@ def schema_show(file: Path = typer.Argument(..., help="Schema YAML file.")) -> N
     from fsre_cli.schema import default_template, load_schema
 
     schema = load_schema(file)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # no wrapping when piped
     console.print(f"[bold]{schema.name}[/bold]  {schema.description}")
     types = Table("entity type", "NER labels", title="Entity types", title_justify="left")
     for name, labels in schema.entity_types.items():
@@ -377,11 +377,11 @@ _register_optional_commands()
 
 
 def main() -> None:
-    """Entry point: expected errors become one message and an exit code, never a traceback."""
+    """Entry point: expected errors become one message and an exit code, never a traceback.
+    Usage errors, --help and exit codes are handled by typer itself (standalone mode)."""
     log = Log()
     try:
-        code = app(standalone_mode=False)  # click returns Exit codes instead of raising here
-        sys.exit(code if isinstance(code, int) else 0)
+        app()
     except FsreError as exc:
         for line in str(exc).splitlines() or ["error"]:
             log.problem(line) if isinstance(exc, SchemaError) else log.error(line)
@@ -390,19 +390,5 @@ def main() -> None:
         log.error("interrupted")
         sys.exit(130)
     except BrokenPipeError:  # `fsre extract ... | head`
-        try:
-            sys.stdout = open(os.devnull, "w")
-        finally:
-            sys.exit(0)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        log.error("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        sys.stdout = open(os.devnull, "w")
+        sys.exit(0)

@@ -1,0 +1,167 @@
+"""The `fsre` command as a user runs it: a real process, real files, exit codes, clean stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCHEMA = """\
+name: cli-test
+entity_types: {PERSON: [PERSON], ORG: [ORG], PLACE: [GPE, LOC]}
+relations:
+  works_for:
+    description: the person works for the organization
+    head: PERSON
+    tail: ORG
+    template: "{head} works for {tail}"
+    examples:
+      - {text: "Alice Smith works for Acme Corp in Boston.", head: Alice Smith, tail: Acme Corp}
+      - {text: "Bob Jones, an engineer at Globex, lives in Denver.", head: Bob Jones, tail: Globex}
+      - {text: "Initech employs Carol White as an analyst.", head: Carol White, tail: Initech}
+  born_in:
+    description: the person was born in the place
+    head: PERSON
+    tail: PLACE
+    examples:
+      - {text: "Alice Smith was born in Chicago.", head: Alice Smith, tail: Chicago}
+      - {text: "Born in Dallas, Bob Jones moved to Globex.", head: Bob Jones, tail: Dallas}
+      - {text: "Carol White is a native of Seattle.", head: Carol White, tail: Seattle}
+"""
+
+DOC = {
+    "id": "d1",
+    "text": "Dana Scott works for Umbrella Corp. She was born in Austin.",
+    "entities": [
+        {"start": 0, "end": 10, "type": "PERSON"},
+        {"start": 21, "end": 34, "type": "ORG"},
+        {"start": 52, "end": 58, "type": "PLACE"},
+    ],
+}
+
+
+def fsre(*args: str, stdin: str | None = None, env: dict | None = None, cwd: Path | None = None):
+    full_env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "fsre_cli", *args], input=stdin, capture_output=True, text=True,
+                          env=full_env, cwd=cwd or ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    (d / "s.yaml").write_text(SCHEMA)
+    (d / "docs.jsonl").write_text(json.dumps(DOC) + "\n")
+    return d
+
+
+def test_version_and_help() -> None:
+    out = fsre("--version")
+    assert out.returncode == 0 and out.stdout.startswith("fsre ")
+    for command in ("extract", "train", "synth", "eval", "schema", "models", "llm", "bench"):
+        help_out = fsre(command, "--help")
+        assert help_out.returncode == 0, (command, help_out.stderr)
+        assert "Example" in help_out.stdout or "Commands" in help_out.stdout, command
+
+
+def test_schema_check_exit_codes(workdir: Path) -> None:
+    ok = fsre("schema", "check", str(workdir / "s.yaml"), *map(str, sorted((ROOT / "schemas").glob("*.yaml"))))
+    assert ok.returncode == 0 and ok.stdout == ""
+    broken = workdir / "broken.yaml"
+    broken.write_text(SCHEMA.replace("tail: Acme Corp}", "tail: Acme Inc}"))
+    bad = fsre("schema", "check", str(broken))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert f'{broken}:10: relations.works_for.examples[0]: tail "Acme Inc" does not occur in text' in bad.stderr
+    assert "Traceback" not in bad.stderr
+    shown = fsre("schema", "show", str(workdir / "s.yaml"))
+    assert shown.returncode == 0 and "works_for" in shown.stdout and "{head} works for {tail}" in shown.stdout
+
+
+def test_usage_errors_exit_2_without_traceback(workdir: Path) -> None:
+    missing = fsre("extract", "x.txt", "--schema", str(workdir / "nope.yaml"))
+    assert missing.returncode == 2 and "no such schema file" in missing.stderr and "Traceback" not in missing.stderr
+    bad_method = fsre("extract", str(workdir / "docs.jsonl"), "--schema", str(workdir / "s.yaml"), "--method", "magic")
+    assert bad_method.returncode == 2 and "--method must be one of" in bad_method.stderr
+    no_input = fsre("extract", "--schema", str(workdir / "s.yaml"), "--files-from", str(workdir / "none.txt"))
+    assert no_input.returncode == 2
+
+
+@pytest.mark.slow
+def test_extract_prototype_given_entities_offsets_round_trip(workdir: Path) -> None:
+    out = fsre("extract", str(workdir / "docs.jsonl"), "--schema", str(workdir / "s.yaml"),
+               "--method", "prototype", "--min-score", "-1")
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]  # stdout is JSONL and nothing else
+    assert records, out.stderr
+    for r in records:
+        for slot in ("head", "tail"):
+            assert DOC["text"][r[slot]["start"] : r[slot]["end"]] == r[slot]["text"]
+        assert r["method"] == "prototype" and r["doc"] == "d1" and r["evidence"] in DOC["text"]
+    pairs = {(r["head"]["text"], r["tail"]["text"]): r["relation"] for r in records}
+    assert pairs.get(("Dana Scott", "Umbrella Corp")) == "works_for"
+    assert pairs.get(("Dana Scott", "Austin")) == "born_in"
+    assert "candidate pairs" in out.stderr
+
+
+@pytest.mark.slow
+def test_extract_stdin_with_stanza_test_model(workdir: Path, tiny_ner_model: Path) -> None:
+    text = "Alice Smith works for Acme Corp.  She was born in Paris.\n\nBob Jones joined Globex in London."
+    out = fsre("extract", "-", "--schema", str(workdir / "s.yaml"), "--method", "prototype", "--min-score", "-1",
+               "--ner-model", str(tiny_ner_model), stdin=text)
+    assert out.returncode == 0, out.stderr
+    for r in map(json.loads, out.stdout.splitlines()):
+        assert r["doc"] == "-"
+        assert text[r["head"]["start"] : r["head"]["end"]] == r["head"]["text"]
+        assert text[r["tail"]["start"] : r["tail"]["end"]] == r["tail"]["text"]
+
+
+def test_missing_stanza_models_give_the_fix(workdir: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "a.txt"
+    doc.write_text("Alice Smith works for Acme Corp.")
+    out = fsre("extract", str(doc), "--schema", str(workdir / "s.yaml"), "--method", "prototype",
+               "--stanza-dir", str(tmp_path / "empty"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert "fsre models download --lang en" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_skipped_inputs_exit_1_unless_keep_going(workdir: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    args = ["extract", str(workdir / "docs.jsonl"), str(tmp_path / "empty.txt"), "--schema", str(workdir / "s.yaml"),
+            "--method", "prototype", "--entities", "given"]
+    out = fsre(*args)
+    assert out.returncode == 1 and "skipping" in out.stderr and "empty" in out.stderr
+    assert fsre(*args, "--keep-going").returncode == 0
+
+
+@pytest.mark.slow
+def test_train_then_extract_with_model_dir_and_resume(workdir: Path, tmp_path: Path) -> None:
+    env = {"FSRE_CACHE_DIR": str(tmp_path / "cache")}
+    model = tmp_path / "model"
+    trained = fsre("train", str(workdir / "s.yaml"), "--epochs", "3", "--mslm-epochs", "1", "--scl-epochs", "1",
+                   "-o", str(model), env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert (model / "fsre.json").exists() and trained.stdout == ""
+    cached = fsre("train", str(workdir / "s.yaml"), "--epochs", "3", "--mslm-epochs", "1", "--scl-epochs", "1", env=env)
+    assert cached.returncode == 0 and "training a model" not in cached.stderr  # the cache key matched
+    out = tmp_path / "out.jsonl"
+    docs = tmp_path / "many.jsonl"
+    docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(3)))
+    first = fsre("extract", str(docs), "--schema", str(workdir / "s.yaml"), "--model", str(model),
+                 "--min-score", "0", "-o", str(out), env=env)
+    assert first.returncode == 0, first.stderr
+    lines = out.read_text().splitlines()
+    assert {json.loads(line)["doc"] for line in lines} == {"d0", "d1", "d2"}
+    resumed = fsre("extract", str(docs), "--schema", str(workdir / "s.yaml"), "--model", str(model),
+                   "--min-score", "0", "-o", str(out), "--resume", env=env)
+    assert resumed.returncode == 0 and out.read_text().splitlines() == lines
+    assert "0 documents" in resumed.stderr
+    other = workdir / "other.yaml"
+    other.write_text(SCHEMA.replace("born_in", "lives_in"))
+    refused = fsre("extract", str(docs), "--schema", str(other), "--model", str(model), env=env)
+    assert refused.returncode == 2 and "other relations" in refused.stderr
