@@ -125,7 +125,9 @@ class QA4REScorer:
             for i in asked
         ]
         self.calls += len(requests)
-        if self.log is not None and requests:
+        if not requests:
+            results = []
+        elif self.log is not None:
             with self.log.progress("asking the LLM", total=len(requests)) as bar:
                 results = self.client.chat_many(requests, progress=bar.advance)
         else:
