@@ -70,11 +70,24 @@ def marked_text(pair: PairSpec) -> tuple[str, tuple[int, int], tuple[int, int]]:
 
 def mark_pair(pair: PairSpec, tokenizer, max_length: int = 128) -> MarkedPair:
     """Tokenize the marked sentence and locate the markers, cutting long inputs around the pair."""
-    text, head_span, tail_span = marked_text(pair)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids: list[int] = enc["input_ids"]
-    offsets: list[tuple[int, int]] = enc["offset_mapping"]
+    return mark_pairs([pair], tokenizer, max_length)[0]
 
+
+def mark_pairs(pairs: list[PairSpec], tokenizer, max_length: int = 128) -> list[MarkedPair]:
+    """`mark_pair` for many pairs with one batched (Rust) tokenizer call: on a CPU the
+    per-pair Python overhead would otherwise rival the encoder's own cost."""
+    if not pairs:
+        return []
+    marked = [marked_text(p) for p in pairs]
+    enc = tokenizer([m[0] for m in marked], add_special_tokens=False, return_offsets_mapping=True)
+    return [
+        _locate(ids, offsets, head_span, tail_span, tokenizer, max_length)
+        for ids, offsets, (_, head_span, tail_span) in zip(enc["input_ids"], enc["offset_mapping"], marked)
+    ]
+
+
+def _locate(ids: list[int], offsets: list[tuple[int, int]], head_span: tuple[int, int], tail_span: tuple[int, int],
+            tokenizer, max_length: int) -> MarkedPair:
     def first_token_at(char_pos: int) -> int:
         for i, (s, e) in enumerate(offsets):
             if s <= char_pos < e or s >= char_pos:
@@ -100,13 +113,14 @@ def mark_pair(pair: PairSpec, tokenizer, max_length: int = 128) -> MarkedPair:
 
     budget = max_length - 2  # [CLS] ... [SEP]
     keep = _window(len(ids), [(h0, h1), (t0, t1)], budget)
-    ids = [ids[i] for i in keep]
-    categories = [categories[i] for i in keep]
+    if len(keep) < len(ids):
+        ids = [ids[i] for i in keep]
+        categories = [categories[i] for i in keep]
     position = {old: new for new, old in enumerate(keep)}
     cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     return MarkedPair(
-        input_ids=[cls_id] + ids + [sep_id],
+        input_ids=[cls_id] + list(ids) + [sep_id],
         head_index=position[h0] + 1,
         tail_index=position[t0] + 1,
         categories=[SPECIAL] + categories + [SPECIAL],

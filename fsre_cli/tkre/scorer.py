@@ -11,7 +11,7 @@ from fsre_cli.schema import Schema
 from fsre_cli.scoring import Prediction
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import build_instances
-from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pair
+from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pairs
 from fsre_cli.tkre.model import collate, pair_states
 from fsre_cli.tkre.train import calibrate_threshold, predict_probs
 
@@ -41,7 +41,7 @@ class TkreScorer:
         self.max_length = max_length or int(artifact.meta["config"].get("max_length", 128))
 
     def mark(self, candidates: Sequence[Candidate]) -> list[MarkedPair]:
-        return [mark_pair(candidate_pair(c), self.artifact.tokenizer, self.max_length) for c in candidates]
+        return mark_pairs([candidate_pair(c) for c in candidates], self.artifact.tokenizer, self.max_length)
 
     def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
         if not candidates:
@@ -78,7 +78,7 @@ class PairEmbedder:
     @torch.inference_mode()
     def embed(self, pairs: Sequence[PairSpec]) -> torch.Tensor:
         """L2-normalised pair embeddings, computed in length-sorted batches."""
-        marked = [mark_pair(p, self.tokenizer, self.max_length) for p in pairs]
+        marked = mark_pairs(list(pairs), self.tokenizer, self.max_length)
         out = torch.zeros((len(marked), 2 * self.encoder.config.hidden_size))
         order = sorted(range(len(marked)), key=lambda i: len(marked[i].input_ids))
         for start in range(0, len(order), self.batch_size):

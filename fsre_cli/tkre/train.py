@@ -19,7 +19,7 @@ from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import Instance, build_instances, example_pair, explanation_pair, split_heldout
 from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
-from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
+from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
 from fsre_cli.tkre.model import PairClassifier, collate
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
 
@@ -81,7 +81,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def _mark_all(instances: Sequence[Instance], tokenizer, max_length: int) -> list[MarkedPair]:
-    return [mark_pair(i.pair, tokenizer, max_length) for i in instances]
+    return mark_pairs([i.pair for i in instances], tokenizer, max_length)
 
 
 def _pretrain_items(
