@@ -270,11 +270,13 @@ def extract(
     if sources.count("-") + (files_from == "-") > 1:
         raise UsageError("stdin (-) can be used only once")
     schema, sidecar = _load_schema_and_sidecar(schema_path, log)
+    recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
+                                  entities=entities, use_gpu=device == "cuda")
+    if entities == "stanza" or (entities == "auto" and not all(s.endswith(".jsonl") for s in sources)):
+        recognizer.preload()  # fail before training, not after
     scorer = build_scorer(schema, sidecar, method=method, model=model, encoder=encoder, device=device,
                           cascade_band=cascade_band, llm_model=llm_model, no_cache=no_cache,
                           batch_size=batch_size, log=log)
-    recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
-                                  entities=entities, use_gpu=device == "cuda")
     writer = TripleWriter(output, resume=resume)
     report = InputReport()
     stats = ExtractStats()

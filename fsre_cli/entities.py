@@ -231,6 +231,11 @@ class EntityRecognizer:
         return self._ner is not None
 
     # ------------------------------------------------------------------ public
+    def preload(self) -> None:
+        """Load the NER pipeline now, so a missing model is reported before minutes of work."""
+        if self.entities != "given":
+            self._get_ner()
+
     def process(self, docs: Iterable[Document]) -> Iterator[tuple[Document, list[Sentence]]]:
         """Each document with its sentences and mentions, in input order, processed in bulk batches."""
         for batch in self._batches(docs):
