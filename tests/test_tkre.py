@@ -187,3 +187,16 @@ def test_prototype_scorer_without_training(toy_schema) -> None:
     p_born, p_founded = scorer.predict([born, founded])
     assert p_born.best == "born_in" and p_founded.best == "founded_by"  # types leave one choice each
     assert 0.0 < scorer.threshold < 1.0 and -1.0 <= p_born.best_score <= 1.0
+
+
+def test_known_mentions_replace_guessed_negatives(toy_schema) -> None:
+    from fsre_cli.schema import Span
+
+    ex = toy_schema.relations["founded_by"].examples[0]  # Microsoft ... Bill Gates; ... Steve Ballmer.
+    ballmer = ex.text.index("Steve Ballmer")
+    mentions = {ex.text: [ex.head, ex.tail, Span(ballmer, ballmer + 13, "PERSON", "Steve Ballmer")]}
+    negatives = [i for i in build_instances([ex], toy_schema, mentions=mentions) if i.label is None]
+    typed = {(n.pair.text[n.pair.head_start:n.pair.head_end], n.pair.head_type,
+              n.pair.text[n.pair.tail_start:n.pair.tail_end], n.pair.tail_type) for n in negatives}
+    assert ("Microsoft", "ORG", "Steve Ballmer", "PERSON") in typed  # real types, not guessed ones
+    assert not any(h == "Steve Ballmer" and ht == "ORG" for h, ht, _, _ in typed)

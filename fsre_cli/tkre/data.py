@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.tkre.markers import PairSpec
@@ -117,9 +117,26 @@ def context_swap_negative(ex: Example, schema: Schema, rng: random.Random) -> In
     return Instance(pair, None, ex.text, ex.source)
 
 
-def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0) -> list[Instance]:
-    """Positives for every example and NOTA negatives: other pairs of the same sentences,
-    and each example's pair re-typed for a relation its context does not express."""
+def known_mention_negatives(ex: Example, schema: Schema, mentions: Sequence[Span],
+                            labelled: set[tuple[int, int, int, int]]) -> list[Instance]:
+    """Every other ordered pair of the sentence's known, typed mentions that some relation
+    admits and that carries no labelled relation."""
+    out = []
+    for a in mentions:
+        for b in mentions:
+            if a is b or _overlaps((a.start, a.end), (b.start, b.end)):
+                continue
+            if (a.start, a.end, b.start, b.end) in labelled or not schema.relations_for(a.type, b.type):
+                continue
+            out.append(Instance(PairSpec(ex.text, a.start, a.end, a.type, b.start, b.end, b.type), None, ex.text, ex.source))
+    return out
+
+
+def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
+                    mentions: Mapping[str, Sequence[Span]] | None = None) -> list[Instance]:
+    """Positives for every example and NOTA negatives: other pairs of the same sentences
+    (from `mentions`, sentence text -> typed spans, when known; else name-like spans), and
+    each example's pair re-typed for a relation its context does not express."""
     rng = random.Random(seed)
     examples = list(examples)
     labelled_by_text: dict[str, set[tuple[int, int, int, int]]] = {}
@@ -129,7 +146,12 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0) 
     seen_neg: set[tuple] = set()
     for ex in examples:
         swapped = context_swap_negative(ex, schema, rng)
-        for neg in negatives_for(ex, schema, labelled_by_text[ex.text], rng) + ([swapped] if swapped else []):
+        known = (mentions or {}).get(ex.text)
+        if known is not None:
+            in_sentence = known_mention_negatives(ex, schema, known, labelled_by_text[ex.text])
+        else:
+            in_sentence = negatives_for(ex, schema, labelled_by_text[ex.text], rng)
+        for neg in in_sentence + ([swapped] if swapped else []):
             key = (neg.pair.text, neg.pair.head_start, neg.pair.head_end, neg.pair.tail_start, neg.pair.tail_end)
             if key not in seen_neg:
                 seen_neg.add(key)

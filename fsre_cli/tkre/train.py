@@ -9,12 +9,12 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
 from fsre_cli import __version__
-from fsre_cli.schema import Example, Schema
+from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import Instance, build_instances, example_pair, explanation_pair, split_heldout
@@ -112,8 +112,11 @@ def train_model(
     *,
     device: str = "cpu",
     on_progress: Callable[[str, int, int], None] | None = None,
+    mentions: Mapping[str, Sequence[Span]] | None = None,
 ) -> TrainResult:
-    """Train the schema's classifier. `on_progress(stage, done, total)` reports steps."""
+    """Train the schema's classifier. `on_progress(stage, done, total)` reports steps.
+    `mentions` (example text -> its typed entity spans) gives real NOTA pairs from the
+    example sentences; without it they are guessed from name-like spans."""
     started = time.time()
     _seed_everything(config.seed)
     source = resolve_encoder(config.encoder or schema.encoder)
@@ -129,7 +132,7 @@ def train_model(
         raise UsageError(f"schema {schema.name!r} has no examples to train on; use --method qa4re for zero-shot")
 
     log: list[dict] = []
-    instances = build_instances(examples, schema, seed=config.seed)
+    instances = build_instances(examples, schema, seed=config.seed, mentions=mentions)
     train_set, heldout = split_heldout(instances, config.heldout, config.seed)
     n_batches = lambda n: (n + config.batch_size - 1) // config.batch_size  # noqa: E731
 
