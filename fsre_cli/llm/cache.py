@@ -1,0 +1,94 @@
+"""On-disk cache of LLM answers, so re-running costs nothing and a killed run resumes.
+
+One SQLite file in the user cache dir. Each answer is committed the moment it
+arrives (autocommit), WAL mode lets readers and a writer work side by side, and a
+busy timeout makes concurrent `fsre` processes wait for each other instead of
+failing. Inside a process one connection is shared under a lock, so the cache is
+safe to use from `LLMClient.chat_many`'s worker threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    text TEXT NOT NULL,
+    top_logprobs TEXT,
+    created REAL NOT NULL
+)
+"""
+
+
+def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """sha256 over everything that determines an answer: model, messages and every parameter."""
+    payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class LLMCache:
+    """A thread-safe, multi-process-safe key -> answer store.
+
+    Answers are plain dicts ``{"text": str, "top_logprobs": list[dict[str, float]] | None}``
+    so that the cache does not depend on the client's types.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: autocommit, each put() is durable when it returns
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+        )
+        with self._lock:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(_SCHEMA)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT text, top_logprobs FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return {"text": row[0], "top_logprobs": json.loads(row[1]) if row[1] is not None else None}
+
+    def put(self, key: str, model: str, request: dict[str, Any], answer: dict[str, Any]) -> None:
+        logprobs = answer.get("top_logprobs")
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO responses (key, model, request, text, top_logprobs, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    model,
+                    json.dumps(request, sort_keys=True, ensure_ascii=False),
+                    answer["text"],
+                    json.dumps(logprobs) if logprobs is not None else None,
+                    time.time(),
+                ),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "LLMCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
