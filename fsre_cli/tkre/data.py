@@ -133,10 +133,13 @@ def known_mention_negatives(ex: Example, schema: Schema, mentions: Sequence[Span
 
 
 def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
-                    mentions: Mapping[str, Sequence[Span]] | None = None) -> list[Instance]:
+                    mentions: Mapping[str, Sequence[Span]] | None = None,
+                    negatives_per_example: int | None = 4) -> list[Instance]:
     """Positives for every example and NOTA negatives: other pairs of the same sentences
     (from `mentions`, sentence text -> typed spans, when known; else name-like spans), and
-    each example's pair re-typed for a relation its context does not express."""
+    each example's pair re-typed for a relation its context does not express. At most
+    `negatives_per_example` in-sentence negatives are sampled per example: crowded
+    sentences would otherwise swamp the positives and the training time."""
     rng = random.Random(seed)
     examples = list(examples)
     labelled_by_text: dict[str, set[tuple[int, int, int, int]]] = {}
@@ -151,6 +154,8 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
             in_sentence = known_mention_negatives(ex, schema, known, labelled_by_text[ex.text])
         else:
             in_sentence = negatives_for(ex, schema, labelled_by_text[ex.text], rng)
+        if negatives_per_example is not None and len(in_sentence) > negatives_per_example:
+            in_sentence = rng.sample(in_sentence, negatives_per_example)
         for neg in in_sentence + ([swapped] if swapped else []):
             key = (neg.pair.text, neg.pair.head_start, neg.pair.head_end, neg.pair.tail_start, neg.pair.tail_end)
             if key not in seen_neg:

@@ -37,6 +37,8 @@ class TrainConfig:
     epochs: int = 30  # fine-tuning, at most (early stopping on the held-out slice)
     patience: int = 8
     min_epochs: int = 8  # a few-shot held-out slice is too small to stop earlier on
+    max_steps: int = 600  # fine-tuning step budget: bounds the time on crowded or large schemas
+    negatives_per_example: int = 4  # sampled in-sentence NOTA pairs per example (plus one re-typed)
     lr: float = 3e-5
     head_lr: float = 1e-3
     batch_size: int = 16
@@ -132,7 +134,8 @@ def train_model(
         raise UsageError(f"schema {schema.name!r} has no examples to train on; use --method qa4re for zero-shot")
 
     log: list[dict] = []
-    instances = build_instances(examples, schema, seed=config.seed, mentions=mentions)
+    instances = build_instances(examples, schema, seed=config.seed, mentions=mentions,
+                                negatives_per_example=config.negatives_per_example)
     train_set, heldout = split_heldout(instances, config.heldout, config.seed)
     n_batches = lambda n: (n + config.batch_size - 1) // config.batch_size  # noqa: E731
 
@@ -169,9 +172,11 @@ def train_model(
     )
     gen = random.Random(config.seed)
     best_state, best_f1, best_loss, best_epoch, stale = None, -1.0, float("inf"), 0, 0
-    total = config.epochs * n_batches(len(train_pairs))
+    steps_per_epoch = n_batches(len(train_pairs))
+    epochs = max(1, min(config.epochs, -(-config.max_steps // max(1, steps_per_epoch))))
+    total = epochs * steps_per_epoch
     done = 0
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         classifier.train()
         order = list(range(len(train_pairs)))
         gen.shuffle(order)
@@ -195,7 +200,7 @@ def train_model(
             threshold, f1 = calibrate_threshold(probs, held_labels)
             held_loss = float(torch.nn.functional.nll_loss(probs.clamp(min=1e-9).log(), torch.tensor(held_labels)))
             entry.update({"heldout_f1": f1, "heldout_loss": held_loss, "threshold": threshold})
-            if epoch + 1 >= min(config.min_epochs, config.epochs) and (f1, -held_loss) > (best_f1, -best_loss):
+            if epoch + 1 >= min(config.min_epochs, epochs) and (f1, -held_loss) > (best_f1, -best_loss):
                 best_f1, best_loss, best_epoch, stale = f1, held_loss, epoch, 0
                 best_state = copy.deepcopy(classifier.state_dict())
             elif epoch + 1 >= config.min_epochs:
