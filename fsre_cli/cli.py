@@ -274,8 +274,9 @@ def extract(
     schema, sidecar = _load_schema_and_sidecar(schema_path, log)
     recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
                                   entities=entities, use_gpu=device == "cuda")
-    if entities == "stanza" or (entities == "auto" and not all(s.endswith(".jsonl") for s in sources)):
-        recognizer.preload()  # fail before training, not after
+    text_files = [s for s in sources if s != "-" and not s.endswith((".jsonl", ".ndjson"))]
+    if entities == "stanza" or (entities == "auto" and input_format != "jsonl" and text_files):
+        recognizer.preload()  # plain text surely needs NER: fail before training, not after
     scorer = build_scorer(schema, sidecar, method=method, model=model, encoder=encoder, device=device,
                           cascade_band=cascade_band, llm_model=llm_model, no_cache=no_cache,
                           batch_size=batch_size, log=log)
