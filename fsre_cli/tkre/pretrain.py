@@ -46,6 +46,31 @@ def mslm_mask(
     return masked, labels
 
 
+def lm_head(mlm_model: torch.nn.Module) -> torch.nn.Module | None:
+    """The prediction head of a masked-LM model (BERT: `cls`, RoBERTa-likes: `lm_head`)."""
+    for name in ("cls", "lm_head"):
+        head = getattr(mlm_model, name, None)
+        if isinstance(head, torch.nn.Module):
+            return head
+    return None
+
+
+def masked_lm_loss(mlm_model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder states and the MLM loss, with the vocabulary projection computed on the masked
+    positions only: on a CPU the full B x L x vocab logits cost more than the encoder itself."""
+    head = lm_head(mlm_model)
+    if head is None:  # an unfamiliar architecture: let the model do it all
+        out = mlm_model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, output_hidden_states=True)
+        return out.hidden_states[-1], out.loss
+    hidden = mlm_model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    chosen = labels != -100
+    if not bool(chosen.any()):
+        return hidden, hidden.new_zeros(())
+    logits = head(hidden[chosen])
+    return hidden, torch.nn.functional.cross_entropy(logits.float(), labels[chosen])
+
+
 def negative_span_mask(categories: torch.Tensor, positive: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Per row, a contiguous run of OTHER tokens (not entity, not relation span) as long as
     the relation span where possible: contextually plausible but not relational."""
@@ -99,18 +124,15 @@ def pretrain(
                 batch["input_ids"], batch["categories"], mask_id=tokenizer.mask_token_id,
                 vocab_size=mlm_model.config.vocab_size, generator=generator,
             )
-            out = mlm_model(
-                input_ids=masked.to(device), attention_mask=batch["attention_mask"].to(device),
-                labels=labels.to(device), output_hidden_states=use_scl,
-            )
-            mslm_loss = out.loss if torch.isfinite(out.loss) else out.logits.new_zeros(())
+            hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
+                                               labels.to(device))
             loss = mslm_loss
             entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
             if scl is not None:
                 positive = (batch["categories"] == RELATION).long()
                 negative = negative_span_mask(batch["categories"], positive, generator)
                 relation = torch.tensor([it.relation for it in batch_items])
-                scl_loss = scl(out.hidden_states[-1], positive.to(device), negative.to(device), relation.to(device))
+                scl_loss = scl(hidden, positive.to(device), negative.to(device), relation.to(device))
                 loss = loss + scl_loss
                 entry["scl"] = scl_loss.item()
             optimizer.zero_grad()
