@@ -92,6 +92,8 @@ def synth_command(
         Optional[Path], typer.Option("--output", "-o", help="sidecar to write (default: the schema path with .synth.jsonl)", dir_okay=False)
     ] = None,
     append: Annotated[bool, typer.Option("--append", help="add to an existing sidecar instead of replacing it")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="drop synthetic examples that the classifier trained on "
+                                         "the real examples confidently labels with another relation")] = False,
 ) -> None:
     """Have the LLM write synthetic examples and explanations into the schema's sidecar file.
 
@@ -102,12 +104,25 @@ def synth_command(
 
     Example:  fsre synth schemas/org-people.yaml --per-relation 8
     """
+    verifier = _classifier_verifier(schema) if verify else None
     code = synth_main(
         schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,
-        no_cache=no_cache, output=output, append=append,
+        no_cache=no_cache, output=output, append=append, verify=verifier,
     )
     if code:
         raise typer.Exit(code)
+
+
+def _classifier_verifier(schema_path: Path):
+    """The verifier of `--verify`: the schema's model trained on its real examples only
+    (cached like any model; trained now when missing)."""
+    from fsre_cli.schema import load_schema
+    from fsre_cli.tkre.scorer import TkreScorer, example_verifier
+    from fsre_cli.tkre.train import TrainConfig, ensure_model
+
+    log = Log()
+    artifact, _ = ensure_model(load_schema(schema_path), None, TrainConfig(use_synthetic=False), log=log)
+    return example_verifier(TkreScorer(artifact))
 
 
 def synth_main(

@@ -200,3 +200,18 @@ def test_known_mentions_replace_guessed_negatives(toy_schema) -> None:
               n.pair.text[n.pair.tail_start:n.pair.tail_end], n.pair.tail_type) for n in negatives}
     assert ("Microsoft", "ORG", "Steve Ballmer", "PERSON") in typed  # real types, not guessed ones
     assert not any(h == "Steve Ballmer" and ht == "ORG" for h, ht, _, _ in typed)
+
+
+@pytest.mark.slow
+def test_synthetic_example_verifier(trained, toy_schema) -> None:
+    from dataclasses import replace
+
+    from fsre_cli.tkre.scorer import example_verifier
+
+    verify = example_verifier(TkreScorer(trained.artifact))
+    good = toy_schema.relations["born_in"].examples[0]
+    assert verify(replace(good, text="Grace Hopper was born in New York.",
+                          head=replace(good.head, start=0, end=12, text="Grace Hopper"),
+                          tail=replace(good.tail, start=25, end=33, text="New York")))
+    mislabelled = replace(good, relation="founded_by")  # a birth sentence sold as a founding
+    assert not verify(mislabelled)

@@ -147,3 +147,20 @@ class PrototypeScorer:
             out.append(Prediction(best if score >= self.threshold else None, score, best, score))
         return out
 
+
+
+def example_verifier(scorer: TkreScorer):
+    """`verify(example) -> bool` for synthetic data: reject an example when the classifier
+    confidently assigns its pair a *different* relation (NOTA or low confidence is no
+    contradiction: the point of synthetic data is to teach what the classifier lacks)."""
+    from fsre_cli.documents import Mention, Sentence
+
+    def verify(ex) -> bool:
+        sentence = Sentence("synthetic", 0, 0, len(ex.text), ex.text)
+        head = Mention(ex.head.text, ex.head.start, ex.head.end, ex.head.type)
+        tail = Mention(ex.tail.text, ex.tail.start, ex.tail.end, ex.tail.type)
+        relations = tuple(r for r in scorer.relations)
+        pred = scorer.predict([Candidate(sentence, head, tail, relations)])[0]
+        return pred.relation is None or pred.relation == ex.relation
+
+    return verify
