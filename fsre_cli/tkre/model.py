@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Sequence
 
 import torch
@@ -28,6 +29,21 @@ def collate(pairs: Sequence[MarkedPair], pad_id: int) -> dict[str, torch.Tensor]
         "head_index": torch.tensor([p.head_index for p in pairs]),
         "tail_index": torch.tensor([p.tail_index for p in pairs]),
     }
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
+                           window: int = 8) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort within windows of `window` batches,
+    cut, shuffle the batches. Much less padding than plain shuffling, still random."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def pair_states(hidden: torch.Tensor, head_index: torch.Tensor, tail_index: torch.Tensor) -> torch.Tensor:

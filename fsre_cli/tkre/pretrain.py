@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import torch
 
 from fsre_cli.tkre.markers import ENTITY, OTHER, RELATION, SPECIAL, MarkedPair
-from fsre_cli.tkre.model import SpanContrastiveHead, collate
+from fsre_cli.tkre.model import SpanContrastiveHead, collate, length_grouped_batches
 
 # masking probability per token category: relation span 0.8, entities 0.5, other 0.2, special never
 MASK_PROBS = {SPECIAL: 0.0, OTHER: 0.2, ENTITY: 0.5, RELATION: 0.8}
@@ -114,11 +114,10 @@ def pretrain(
     optimizer = torch.optim.AdamW(params, lr=lr)
     mlm_model.train()
     log: list[dict] = []
-    order = list(range(len(items)))
+    lengths = [len(it.pair.input_ids) for it in items]
     for epoch in range(epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), batch_size):
-            batch_items = [items[i] for i in order[start : start + batch_size]]
+        for idx in length_grouped_batches(lengths, batch_size, rng):
+            batch_items = [items[i] for i in idx]
             batch = collate([it.pair for it in batch_items], tokenizer.pad_token_id)
             masked, labels = mslm_mask(
                 batch["input_ids"], batch["categories"], mask_id=tokenizer.mask_token_id,

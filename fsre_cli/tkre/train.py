@@ -20,7 +20,7 @@ from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import Instance, build_instances, example_pair, explanation_pair, split_heldout
 from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
-from fsre_cli.tkre.model import PairClassifier, collate
+from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
 
 
@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 30  # fine-tuning, at most (early stopping on the held-out slice)
     patience: int = 8
     min_epochs: int = 8  # a few-shot held-out slice is too small to stop earlier on
-    max_steps: int = 600  # fine-tuning step budget: bounds the time on crowded or large schemas
+    max_steps: int = 360  # fine-tuning step budget: bounds the time on crowded or large schemas
     negatives_per_example: int = 4  # sampled in-sentence NOTA pairs per example (plus one re-typed)
     lr: float = 3e-5
     head_lr: float = 1e-3
@@ -178,11 +178,8 @@ def train_model(
     done = 0
     for epoch in range(epochs):
         classifier.train()
-        order = list(range(len(train_pairs)))
-        gen.shuffle(order)
         losses = []
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
+        for idx in length_grouped_batches([len(p.input_ids) for p in train_pairs], config.batch_size, gen):
             batch = collate([train_pairs[i] for i in idx], tokenizer.pad_token_id)
             logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
             loss = torch.nn.functional.cross_entropy(logits, train_labels[idx].to(device))
