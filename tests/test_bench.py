@@ -1,0 +1,420 @@
+"""`fsre bench`: tiny end-to-end runs on files in the exact dataset formats (mechanics, not wisdom)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fsre_cli.bench.common import aggregate, default_data_dir, parse_ints, parse_settings, subsample
+from fsre_cli.bench.labeled import (
+    LLMAccess,
+    RunContext,
+    Variant,
+    build_test_set,
+    evaluate,
+    run_cell,
+    split_documents,
+    summarize_rows,
+    variants,
+)
+from fsre_cli.cli import app
+from fsre_cli.console import NULL_LOG
+from fsre_cli.datasets import CROSSRE_DESCRIPTIONS, LabeledSentence, kshot_schema, load_crossre, load_fewrel
+from fsre_cli.errors import UsageError
+from fsre_cli.schema import Span
+from fsre_cli.scoring import Prediction
+
+runner = CliRunner()
+
+# --------------------------------------------------------------------------- tiny data files
+FEWREL_TEMPLATES = {
+    "P1": "{h} was founded by {t} in the spring .",
+    "P2": "{h} was born in the city of {t} .",
+    "P3": "{h} is a member of the band {t} .",
+    "P4": "{h} plays the position of {t} for his club .",
+    "P5": "{h} flows into the {t} near the border .",
+    "P6": "{h} was directed by {t} last year .",
+}
+NAMES = ["Alpha Corp", "Anna Berg", "Oslo", "Red Lake", "Tom Hill", "Nile", "Kim Lee", "Beta Works", "Lima", "Sam Roe",
+         "Gamma Ltd", "Rhine"]
+
+
+def write_fewrel(path: Path, per_relation: int = 6) -> Path:
+    rng = random.Random(0)
+    data = {}
+    for rel, template in FEWREL_TEMPLATES.items():
+        items = []
+        for _ in range(per_relation):
+            h, t = rng.sample(NAMES, 2)
+            text = template.format(h=h, t=t)
+            tokens = text.split()
+            hs = tokens.index(h.split()[0])
+            ts = len(text[: text.index(t, len(h))].split())
+            items.append({"tokens": tokens, "h": [h, "Q1", [list(range(hs, hs + len(h.split())))]],
+                          "t": [t, "Q2", [list(range(ts, ts + len(t.split())))]]})
+        data[rel] = items
+    path.write_text(json.dumps(data))
+    return path
+
+
+CROSSRE_LINES = [
+    # (tokens, ner, relations)
+    ("Apple was founded by Steve Jobs in Cupertino .", [(0, 0, "organisation"), (4, 5, "person"), (7, 7, "location")],
+     [(0, 0, 4, 5, "origin"), (0, 0, 7, 7, "physical")]),
+    ("Microsoft was started by Bill Gates in Albuquerque .", [(0, 0, "organisation"), (4, 5, "person"), (7, 7, "location")],
+     [(0, 0, 4, 5, "origin"), (0, 0, 7, 7, "physical")]),
+    ("Angela Merkel leads the CDU in Berlin .", [(0, 1, "person"), (4, 4, "organisation"), (6, 6, "location")],
+     [(0, 1, 4, 4, "role"), (4, 4, 6, 6, "physical")]),
+    ("Boris Johnson led the Conservative Party in London .", [(0, 1, "person"), (4, 5, "organisation"), (7, 7, "location")],
+     [(0, 1, 4, 5, "role"), (4, 5, 7, 7, "physical")]),
+    ("Oracle was created by Larry Ellison near Santa Clara .", [(0, 0, "organisation"), (4, 5, "person"), (7, 8, "location")],
+     [(0, 0, 4, 5, "origin")]),
+    ("Emmanuel Macron heads the party En Marche in Paris .", [(0, 1, "person"), (5, 6, "organisation"), (8, 8, "location")],
+     [(0, 1, 5, 6, "role"), (5, 6, 8, 8, "physical")]),
+    ("Larry Page founded Google in Menlo Park .", [(0, 1, "person"), (3, 3, "organisation"), (5, 6, "location")],
+     [(3, 3, 0, 1, "origin"), (3, 3, 5, 6, "physical")]),
+    ("Theresa May leads the Tory Party in Maidenhead .", [(0, 1, "person"), (4, 5, "organisation"), (7, 7, "location")],
+     [(0, 1, 4, 5, "role"), (4, 5, 7, 7, "physical")]),
+]
+
+
+def write_crossre(folder: Path, domain: str = "news") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, lines in (("train", CROSSRE_LINES[:4]), ("dev", CROSSRE_LINES[4:])):
+        with (folder / f"{domain}-{split}.json").open("w") as fh:
+            for i, (text, ner, rels) in enumerate(lines):
+                fh.write(json.dumps({"doc_key": f"{domain}-{split}-{i}", "sentence": text.split(),
+                                     "ner": [list(n) for n in ner],
+                                     "relations": [list(r) + ["", False, False] for r in rels]}) + "\n")
+    return folder
+
+
+def invoke_json(args: list[str]) -> dict:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout)
+
+
+# --------------------------------------------------------------------------- helpers
+def test_parsers_and_aggregate():
+    assert parse_ints("0, 1,2", "--seeds") == [0, 1, 2]
+    assert parse_ints("", "--tkre-k") == []
+    assert parse_settings("5-1,10-5") == [(5, 1), (10, 5)]
+    with pytest.raises(UsageError):
+        parse_settings("5x1")
+    with pytest.raises(UsageError):
+        parse_ints("a,b", "--k")
+    assert aggregate([0.5]) == {"mean": 0.5, "std": 0.0, "n": 1}
+    agg = aggregate([0.2, 0.4])
+    assert agg["mean"] == pytest.approx(0.3) and agg["std"] == pytest.approx(0.141421, abs=1e-5)
+    items = list(range(100))
+    assert subsample(items, 10, 0) == subsample(items, 10, 0) == sorted(subsample(items, 10, 0))
+    assert subsample(items, 10, 0) != subsample(items, 10, 1)
+    assert subsample(items, None, 0) == items
+
+
+def test_default_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("FSRE_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    monkeypatch.delenv("FSRE_DATA")
+    assert default_data_dir() == Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def test_missing_data_is_a_usage_error(tmp_path):
+    result = runner.invoke(app, ["bench", "fewrel", "--data", str(tmp_path / "nope.json")])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, UsageError)
+
+
+# --------------------------------------------------------------------------- FewRel
+def test_fewrel_bench_end_to_end_and_reproducible(tmp_path):
+    data = write_fewrel(tmp_path / "val_tiny.json")
+    assert sum(len(v) for v in load_fewrel(data).values()) == 36
+    out = tmp_path / "fewrel.json"
+    args = ["bench", "fewrel", "--data", str(data), "--episodes", "20", "--settings", "5-1,3-2",
+            "--device", "cpu", "--threads", "1", "-q"]
+    first = invoke_json(args + ["--seeds", "0", "--out", str(out)])
+    assert json.loads(out.read_text()) == first
+    assert first["benchmark"] == "fewrel" and first["instances"] == 36 and first["seeds"] == [0]
+    assert [r["setting"] for r in first["settings"]] == ["5-1", "3-2"]
+    for row in first["settings"]:
+        assert set(row) >= {"setting", "n_way", "k_shot", "accuracy", "per_seed"}
+        assert 0.0 <= row["accuracy"]["mean"] <= 1.0 and row["accuracy"]["n"] == 1
+        assert row["per_seed"][0]["episodes"] == 20
+    assert first["tkre"] == []
+    assert first["timing"]["embed"] >= 0 and first["environment"]["threads"] == 1
+    # same seed, same episodes, same accuracies; another seed draws other episodes
+    second = invoke_json(args + ["--seeds", "0"])
+    assert [r["per_seed"] for r in second["settings"]] == [r["per_seed"] for r in first["settings"]]
+    other = invoke_json(args + ["--seeds", "7,8"])
+    assert other["seeds"] == [7, 8] and all(r["accuracy"]["n"] == 2 for r in other["settings"])
+
+
+def test_fewrel_episode_sampling_is_seeded(tmp_path):
+    import torch
+
+    from fsre_cli.bench.fewrel import EmbeddingCache, run_episodes
+
+    keys = ["founded", "born", "member", "position", "flows", "directed"]
+
+    class OracleEmbedder:  # one-hot of the relation's key word: prototypes classify perfectly
+        def embed(self, pairs):
+            idx = [next(i for i, k in enumerate(keys) if k in p.text.split()) for p in pairs]
+            return torch.nn.functional.one_hot(torch.tensor(idx), len(keys)).float()
+
+    data = load_fewrel(write_fewrel(tmp_path / "val_tiny.json"))
+    cache = EmbeddingCache(data, OracleEmbedder())
+    assert cache.count == 36
+    a = run_episodes(cache, [(3, 1), (5, 2)], 15, 2, [0, 1])
+    assert a == run_episodes(cache, [(3, 1), (5, 2)], 15, 2, [0, 1])
+    assert [r["accuracy"] for r in a] == [{"mean": 1.0, "std": 0.0, "n": 2}] * 2
+    assert a[0]["per_seed"][0]["ci95"] == 0.0
+
+
+def test_fewrel_kshot_split_is_nested_and_disjoint(tmp_path):
+    from fsre_cli.bench.fewrel import fewrel_schema, kshot_split
+
+    data = load_fewrel(write_fewrel(tmp_path / "val_tiny.json"))
+    tr2, te2 = kshot_split(data, 2, 3, seed=0)
+    tr1, te1 = kshot_split(data, 1, 3, seed=0)
+    for rel in data:
+        assert te1[rel] == te2[rel] and len(te2[rel]) == 3
+        assert tr1[rel] == tr2[rel][:1]
+        assert not set(map(id, tr2[rel])) & set(map(id, te2[rel]))
+    schema = fewrel_schema(tr2, {"P1": "founded by"}, "t")
+    assert len(schema.examples) == 12 and schema.relations_for("ENTITY", "ENTITY") == tuple(sorted(data))
+    with pytest.raises(ValueError):
+        kshot_split(data, 5, 3, seed=0)
+
+
+# --------------------------------------------------------------------------- CrossRE
+def test_crossre_bench_end_to_end(tmp_path):
+    folder = write_crossre(tmp_path / "crossre")
+    res = invoke_json(["bench", "crossre", "--data", str(folder), "--domains", "news", "--k", "2",
+                       "--methods", "prototype", "--seeds", "0", "--max-sentences", "3", "--device", "cpu",
+                       "--threads", "1", "--no-local-llm", "-q"])
+    assert res["benchmark"] == "crossre" and res["domains"] == ["news"] and res["ks"] == [2]
+    test = res["test_sets"]["news"]
+    assert test["sentences"] == 3 and 5 <= test["gold_triples"] <= 6  # 3 of the 4 dev sentences
+    assert test["candidates"] <= test["pairs"]
+    assert test["nota_candidates"] == test["candidates"] - test["gold_pairs_among_candidates"]
+    (row,) = res["summary"]
+    assert row["variant"] == "prototype" and row["seeds"] == [0]
+    for key in ("f1", "precision", "recall"):
+        assert 0.0 <= row[key]["mean"] <= 1.0
+    assert row["pairs_per_second"]["mean"] > 0
+    (run,) = res["runs"]
+    assert run["gold"] == test["gold_triples"] and run["pairs"] == test["candidates"] and run["examples"] >= 3
+    assert 0 <= run["tp"] <= min(run["predicted"], run["gold"])
+
+
+class OracleScorer:
+    """Predicts the gold label of every candidate (NOTA where there is none)."""
+
+    method = "oracle"
+
+    def __init__(self, sentences, wrong: bool = False):
+        self.gold = {}
+        for s in sentences:
+            for h, t, r in s.relations:
+                a, b = s.mentions[h], s.mentions[t]
+                self.gold[(s.id, a.start, a.end, b.start, b.end)] = r
+        self.wrong = wrong
+
+    def predict(self, candidates):
+        out = []
+        for c in candidates:
+            r = self.gold.get((c.sentence.doc_id, c.head.start, c.head.end, c.tail.start, c.tail.end))
+            if self.wrong:
+                r = next(x for x in c.relations if x != r) if len(c.relations) > 1 else None
+            out.append(Prediction(r, 1.0 if r else 0.0, r or c.relations[0], 1.0))
+        return out
+
+
+def _toy_sentences(tmp_path):
+    folder = write_crossre(tmp_path / "crossre")
+    return load_crossre(folder / "news-train.json"), load_crossre(folder / "news-dev.json")
+
+
+def test_test_set_and_scoring_are_consistent(tmp_path):
+    train, dev = _toy_sentences(tmp_path)
+    schema = kshot_schema(train, 2, 0, CROSSRE_DESCRIPTIONS)
+    test = build_test_set(dev, schema)
+    assert len(test.gold) == 7
+    perfect = evaluate(OracleScorer(dev), test)
+    # gold pairs whose types the schema does not allow can never be predicted: recall < 1 then
+    reachable = test.describe()["gold_pairs_among_candidates"]
+    assert perfect["precision"] == 1.0 and perfect["tp"] == reachable
+    assert perfect["recall"] == pytest.approx(reachable / 7)
+    wrong = evaluate(OracleScorer(dev, wrong=True), test)
+    assert wrong["tp"] == 0 and wrong["f1"] == 0.0
+    # ignored pairs (Re-DocRED "ignore" mode) leave both sides
+    s = dev[0]
+    s.ignored = {(s.relations[0][0], s.relations[0][1])}
+    s.relations = s.relations[1:]
+    assert len(build_test_set(dev, schema).gold) == 6
+
+
+def test_llm_rows_are_skipped_with_a_note(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    train, dev = _toy_sentences(tmp_path)
+    schema = kshot_schema(train, 2, 0, CROSSRE_DESCRIPTIONS)
+    ctx = RunContext(None, "cpu", 8, True, 2, NULL_LOG, LLMAccess(NULL_LOG, allow_local=False))
+    rows = run_cell(schema, build_test_set(dev, schema), 0,
+                    [v for v in variants(["qa4re", "cascade"], True) if v.needs_llm], ctx)
+    assert [r["variant"] for r in rows] == ["qa4re", "cascade", "ablation:+synthetic", "ablation:full"]
+    assert all("OPENAI_BASE_URL" in r["skipped"] for r in rows)
+    assert len(ctx.notes) == 4
+    summary = summarize_rows([{"dataset": "d", "k": 2, **r} for r in rows], ("dataset", "k", "variant"))
+    assert all(s["seeds"] == [] and s["skipped"] for s in summary)
+
+
+def test_variants_share_models():
+    names = [v.name for v in variants(["prototype", "tkre"], True)]
+    assert names[:2] == ["prototype", "tkre"] and "ablation:full" in names
+    v = {x.name: x for x in variants([], True)}
+    assert dict(v["ablation:+scl"].train) == {"pretrain": True, "scl": True}
+    assert v["ablation:+synthetic"].synthetic and v["ablation:+synthetic"].needs_llm
+    assert not Variant("tkre", "tkre").needs_llm
+
+
+def test_redocred_split_by_document():
+    sents = [LabeledSentence(f"redocred-{d}-{s}", "a b", [Span(0, 1, "PER", "a"), Span(2, 3, "ORG", "b")], [])
+             for d in range(10) for s in range(3)]
+    train, test = split_documents(sents, 0)
+    docs = lambda xs: {x.id.rsplit("-", 1)[0] for x in xs}  # noqa: E731
+    assert len(docs(train)) == 5 and not docs(train) & docs(test) and len(train) + len(test) == 30
+    assert split_documents(sents, 0) == (train, test)
+
+
+# --------------------------------------------------------------------------- speed
+@pytest.fixture(scope="module")
+def untrained_scorer():
+    """A TkreScorer over the bundled encoder and an untrained head (speed mechanics only)."""
+    from fsre_cli.schema import load_schema
+    from fsre_cli.tkre.artifact import Artifact
+    from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
+    from fsre_cli.tkre.model import PairClassifier
+    from fsre_cli.tkre.scorer import TkreScorer
+
+    schema = load_schema(Path(__file__).parents[1] / "schemas" / "org-people.yaml")
+    source = resolve_encoder(None)
+    classifier = PairClassifier(load_masked_lm(source).base_model, len(schema.relations)).eval()
+    meta = {"relations": list(schema.relations), "threshold": 0.5, "config": {"max_length": 128}}
+    return schema, TkreScorer(Artifact(classifier, load_tokenizer(source), meta), batch_size=16)
+
+
+def test_speed_throughput_mechanics(untrained_scorer):
+    from fsre_cli.bench.speed import bare_batches, measure_throughput, read_input
+
+    schema, scorer = untrained_scorer
+    docs = read_input(Path(__file__).parents[1] / "examples" / "org-people.jsonl")[:1]
+    res = measure_throughput(schema, scorer, docs, repeat=1, min_pairs=1, device="cpu")
+    assert res["copies"] == 1 and res["candidate_pairs"] > 0
+    assert res["batches"] >= -(-res["candidate_pairs"] // 16)  # batches never exceed batch_size
+    assert res["pipeline_pairs_per_second"] > 0 and res["bare_encoder_pairs_per_second"] > 0
+    assert res["ratio"] == pytest.approx(res["bare_seconds"][0] / res["pipeline_seconds"][0], rel=1e-2)
+    batches = bare_batches(scorer, [[]])
+    assert batches == []
+
+
+# --------------------------------------------------------------------------- training / LLM paths
+@pytest.mark.slow
+def test_fewrel_tkre_protocol_quick(tmp_path):
+    from fsre_cli.bench.fewrel import run_fewrel
+
+    data = write_fewrel(tmp_path / "val_tiny.json")
+    res = run_fewrel(data, settings=[(3, 1)], episodes=5, seeds=[0], tkre_k=[1], test_per_relation=2, quick=True,
+                     batch_size=16)
+    (row,) = res["tkre"]
+    assert row["k"] == 1 and row["relations"] == 6 and row["quick"] is True
+    assert 0.0 <= row["tkre"]["mean"] <= 1.0 and 0.0 <= row["prototype"]["mean"] <= 1.0
+    (seed_row,) = row["per_seed"]
+    assert seed_row["test_instances"] == 12 and seed_row["train_examples"] == 6 and seed_row["train_seconds"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_qa4re_row_with_an_llm(tmp_path):
+    """QA4RE through the bench with $OPENAI_BASE_URL, else the embedded local server."""
+    import os
+
+    from fsre_cli.datasets import CROSSRE_TEMPLATES
+    from fsre_cli.errors import ModelMissingError
+
+    if not os.environ.get("OPENAI_BASE_URL"):
+        pytest.importorskip("llama_cpp")
+        from fsre_cli.llm.server import default_gguf
+
+        try:
+            default_gguf()
+        except ModelMissingError as exc:
+            pytest.skip(str(exc))
+    train, dev = _toy_sentences(tmp_path)
+    schema = kshot_schema(train, 2, 0, CROSSRE_DESCRIPTIONS, templates=CROSSRE_TEMPLATES)
+    test = build_test_set(dev[:2], schema)
+    ctx = RunContext(None, "cpu", 8, True, 2, NULL_LOG, LLMAccess(NULL_LOG))
+    try:
+        (row,) = run_cell(schema, test, 0, [Variant("qa4re", "qa4re")], ctx)
+    finally:
+        ctx.llm.close()
+    assert "skipped" not in row, row
+    assert row["pairs"] == len(test.candidates) > 0 and 0.0 <= row["f1"] <= 1.0
+    assert row["predicted"] <= row["pairs"]
+
+
+@pytest.mark.slow
+def test_speed_peak_memory_subprocess(untrained_scorer, tmp_path):
+    from fsre_cli.bench.speed import measure_rss, read_input
+    from fsre_cli.tkre.artifact import save_artifact
+    from fsre_cli.tkre.train import _relation_signature
+
+    schema, scorer = untrained_scorer
+    artifact = scorer.artifact
+    artifact.meta.update({"schema": {"name": schema.name, "hash": schema.content_hash(),
+                                     "relations": _relation_signature(schema)}})
+    model_dir = save_artifact(artifact, tmp_path / "model")
+    docs = read_input(Path(__file__).parents[1] / "examples" / "org-people.jsonl")[:1]
+    res = measure_rss(schema.path, docs, model_dir, batch_size=16)
+    assert "error" not in res, res
+    assert 100 < res["peak_rss_mib"] < 8000 and res["documents"] == 1
+
+
+def test_prototype_embeddings_are_cached_across_cells(tmp_path):
+    """Test pairs are embedded once per run; later cells report no speed figure for them."""
+    import torch
+
+    from fsre_cli.bench.labeled import CachingEmbedder
+
+    class CountingEmbedder:
+        class encoder:  # noqa: N801 - mimics PairEmbedder.encoder.config
+            class config:  # noqa: N801
+                hidden_size = 2
+
+        def __init__(self):
+            self.calls = 0
+
+        def embed(self, pairs):
+            self.calls += len(pairs)
+            return torch.nn.functional.normalize(torch.tensor([[float(p.head_start + 1), float(p.tail_start + 1),
+                                                                1.0, float(len(p.text))] for p in pairs]), dim=-1)
+
+    train, dev = _toy_sentences(tmp_path)
+    inner = CountingEmbedder()
+    ctx = RunContext(None, "cpu", 8, True, 2, NULL_LOG, LLMAccess(NULL_LOG, allow_local=False))
+    ctx.embedder = CachingEmbedder(inner)
+    rows = []
+    for seed in (0, 1):
+        schema = kshot_schema(train, 2, seed, CROSSRE_DESCRIPTIONS)
+        rows += run_cell(schema, build_test_set(dev, schema), seed, [Variant("prototype", "prototype")], ctx)
+    assert rows[0]["pairs_per_second"] > 0 and "cached_embeddings" not in rows[0]
+    assert rows[1]["pairs_per_second"] is None and rows[1]["cached_embeddings"] is True
+    assert inner.calls == ctx.embedder.misses == len(ctx.embedder.cache)
+    assert rows[0]["pairs"] == rows[1]["pairs"] and 0.0 <= rows[1]["f1"] <= 1.0
+    summary = summarize_rows([{"dataset": "d", "k": 2, **r} for r in rows], ("dataset", "k", "variant"))
+    assert summary[0]["pairs_per_second"]["n"] == 1 and summary[0]["f1"]["n"] == 2
