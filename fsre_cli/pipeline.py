@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from fsre_cli.candidates import candidate_pairs
+from fsre_cli.candidates import document_candidates
 from fsre_cli.documents import Candidate, Document, Mention, Sentence, Triple
 from fsre_cli.schema import Schema
 from fsre_cli.scoring import PairScorer, Prediction
@@ -78,7 +78,7 @@ def extract_triples(
     for doc, sentences in sentences_by_document:
         base = sentence_base.get(doc.id, 0)
         sentence_base[doc.id] = base + len(sentences)
-        cands = [c for s in sentences for c in candidate_pairs(s, schema)]
+        cands = document_candidates(sentences, schema)
         stats.documents += doc.offset == 0
         stats.sentences += len(sentences)
         stats.mentions += sum(len(s.mentions) for s in sentences)

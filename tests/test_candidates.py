@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fsre_cli.candidates import CandidateCounts, candidate_pairs, count_candidates, document_candidates
+from fsre_cli.candidates import candidate_pairs, document_candidates
 from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
 from fsre_cli.entities import EntityRecognizer
 
@@ -71,17 +71,9 @@ def test_overlapping_mentions_are_not_paired(stanza_schema):
     ]
 
 
-def test_counts(stanza_schema):
+def test_document_candidates_concatenate_sentences(stanza_schema):
     s1 = sentence_with("Alice Smith joined Acme Corp.", ("Alice Smith", "PERSON"), ("Acme Corp", "ORG"))
     s2 = sentence_with("Paris is nice.", ("Paris", "PLACE"))
-    counts = count_candidates([s1, s2], stanza_schema)
-    assert (counts.documents, counts.sentences, counts.mentions, counts.candidates) == (1, 2, 3, 1)
-    total = CandidateCounts().add(counts).add(count_candidates([s2], stanza_schema))
-    assert (total.documents, total.sentences, total.mentions, total.candidates) == (2, 3, 4, 1)
-    assert total.by_type == {"PERSON": 1, "ORG": 1, "PLACE": 2}
-    assert total.describe() == (
-        "2 document(s), 3 sentence(s), 4 mention(s) (ORG 1, PERSON 1, PLACE 2), 1 candidate pair(s)"
-    )
     assert len(document_candidates([s1, s2], stanza_schema)) == 1
 
 
