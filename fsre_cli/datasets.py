@@ -23,6 +23,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from fsre_cli.documents import Document, EntitySpan
 from fsre_cli.errors import UsageError
+from fsre_cli.inputs import read_lines
 from fsre_cli.schema import Example, Relation, Schema, Span
 
 NOTA_LABEL = "NA"
@@ -222,12 +223,7 @@ def load_crossre(path: str | Path) -> list[LabeledSentence]:
     Sentence ids are the file's `doc_key` (e.g. ``ai-dev-3``), else ``{domain}-{line}``."""
     path = Path(path)
     domain = path.stem.rsplit("-", 1)[0]
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
+    lines = read_lines(path)
     out = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fsre_cli.errors import UsageError
+from fsre_cli.inputs import read_lines
 
 Mode = Literal["exact", "relaxed"]
 NOTA_LABELS = frozenset({"na", "no_relation", "none", "nota", ""})
@@ -111,17 +111,7 @@ def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
 
     Raises UsageError with ``FILE:LINE`` for unreadable files and invalid JSON."""
     path = Path(path)
-    try:
-        if str(path) == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, expected a JSONL file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
+    lines = read_lines(path)
     out = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

@@ -195,3 +195,18 @@ def parse_jsonl_document(line: str, default_id: str) -> Document:
                 raise ValueError(f'entities[{i}] needs integer "start", "end" and a "type"') from None
     doc_id = rec.get("id")
     return Document(str(doc_id) if doc_id is not None else default_id, rec["text"], entities)
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """All lines of a UTF-8 file ('-' = stdin), or a UsageError that names the file and why."""
+    path = Path(path)
+    try:
+        if str(path) == "-":
+            return sys.stdin.read().splitlines()
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, expected a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
