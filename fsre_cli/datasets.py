@@ -23,7 +23,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from fsre_cli.documents import Document, EntitySpan
 from fsre_cli.errors import UsageError
-from fsre_cli.inputs import read_lines
+from fsre_cli.inputs import read_records
 from fsre_cli.schema import Example, Relation, Schema, Span
 
 NOTA_LABEL = "NA"
@@ -223,13 +223,9 @@ def load_crossre(path: str | Path) -> list[LabeledSentence]:
     Sentence ids are the file's `doc_key` (e.g. ``ai-dev-3``), else ``{domain}-{line}``."""
     path = Path(path)
     domain = path.stem.rsplit("-", 1)[0]
-    lines = read_lines(path)
     out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for i, d in read_records(path):
         try:
-            d = json.loads(line)
             text, offsets = tokens_to_text(d["sentence"])
             mentions: list[Span] = []
             index: dict[tuple[int, int], int] = {}
@@ -243,8 +239,6 @@ def load_crossre(path: str | Path) -> list[LabeledSentence]:
                 key = (index[(r[0], r[1])], index[(r[2], r[3])], str(r[4]))
                 if key not in rels:
                     rels.append(key)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{i}: invalid JSON: {exc.msg}") from None
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise UsageError(f"{path}:{i}: malformed CrossRE sentence ({exc!r})") from None
         sid = str(d.get("doc_key") or f"{domain}-{i - 1}")

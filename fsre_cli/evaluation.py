@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fsre_cli.errors import UsageError
-from fsre_cli.inputs import read_lines
+from fsre_cli.inputs import read_records
 
 Mode = Literal["exact", "relaxed"]
 NOTA_LABELS = frozenset({"na", "no_relation", "none", "nota", ""})
@@ -104,23 +104,6 @@ def triple_key(record: dict[str, Any], mode: Mode = "exact") -> TripleKey | None
                 raise ValueError(f"field '{slot}.text' must be a string (got {t!r})")
             slots.append(normalize_mention(t))
     return TripleKey(doc, relation.strip(), slots[0], slots[1])
-
-
-def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every non-blank line of a JSONL file; '-' reads stdin.
-
-    Raises UsageError with ``FILE:LINE`` for unreadable files and invalid JSON."""
-    path = Path(path)
-    lines = read_lines(path)
-    out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append((i, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{i}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-    return out
 
 
 def load_triples(path: str | Path, mode: Mode = "exact") -> list[dict[str, Any]]:

@@ -210,3 +210,20 @@ def read_lines(path: str | Path) -> list[str]:
         raise UsageError(f"{path}: is a directory, expected a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
+
+
+def read_records(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, record) for every non-blank line of a JSONL file; '-' reads stdin.
+
+    Raises UsageError with ``FILE:LINE`` for unreadable files and invalid JSON."""
+    path = Path(path)
+    lines = read_lines(path)
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((i, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{i}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    return out
