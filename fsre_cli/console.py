@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -68,7 +67,3 @@ class ProgressTask:
 
 
 NULL_LOG = Log(quiet=True)
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -144,8 +144,9 @@ class Schema:
         """The schema type an NER label maps to (labels may also be schema type names)."""
         return self._label_map.get(label.upper())
 
-    @property
+    @functools.cached_property
     def _label_map(self) -> dict[str, str]:
+        """Built once: entity recognition looks up every mention's label."""
         mapping: dict[str, str] = {t.upper(): t for t in self.entity_types}
         for schema_type, labels in self.entity_types.items():
             for label in labels:
@@ -154,9 +155,17 @@ class Schema:
 
     def relations_for(self, head_type: str, tail_type: str) -> tuple[str, ...]:
         """Relations whose type constraints admit this ordered pair of types."""
-        return tuple(
-            r.name for r in self.relations.values() if head_type in r.head_types and tail_type in r.tail_types
-        )
+        key = (head_type, tail_type)
+        if key not in self._relations_by_types:
+            self._relations_by_types[key] = tuple(
+                r.name for r in self.relations.values() if head_type in r.head_types and tail_type in r.tail_types
+            )
+        return self._relations_by_types[key]
+
+    @functools.cached_property
+    def _relations_by_types(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """Memo for `relations_for`, asked once per candidate pair (relations are fixed after loading)."""
+        return {}
 
     @property
     def sidecar_path(self) -> Path | None:
