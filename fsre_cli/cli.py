@@ -233,7 +233,11 @@ def extract(
     model: Optional[str] = typer.Option(None, "--model", help="A trained model directory (from `fsre train -o`)."),
     encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
     cascade_band: Optional[tuple[float, float]] = typer.Option(None, "--cascade-band",
-                                                               help="LOW HIGH: encoder scores sent to the LLM."),
+                                                               help="LOW HIGH: encoder scores sent to the LLM "
+                                                               "(default: calibrated, see --cascade-route)."),
+    cascade_route: float = typer.Option(0.15, "--cascade-route", envvar="FSRE_CASCADE_ROUTE",
+                                        help="Share of pairs the calibrated band sends to the LLM, set on the "
+                                        "model's held-out scores (0 < F <= 1)."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="FSRE_LLM_MODEL", help="LLM model name."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read LLM answers from the cache."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even when some inputs were skipped "
@@ -278,8 +282,8 @@ def extract(
     if entities == "stanza" or (entities == "auto" and input_format != "jsonl" and text_files):
         recognizer.preload()  # plain text surely needs NER: fail before training, not after
     scorer = build_scorer(schema, sidecar, method=method, model=model, encoder=encoder, device=device,
-                          cascade_band=cascade_band, llm_model=llm_model, no_cache=no_cache,
-                          batch_size=batch_size, log=log)
+                          cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
+                          no_cache=no_cache, batch_size=batch_size, log=log)
     writer = TripleWriter(output, resume=resume)
     report = InputReport()
     stats = ExtractStats()
@@ -301,7 +305,10 @@ def extract(
     finally:
         writer.close()
     routed = getattr(scorer, "routed", None)
-    extra = f", {routed} sent to the LLM" if routed is not None else ""
+    extra = ""
+    if routed is not None:
+        share = f" ({routed / stats.candidates:.0%})" if stats.candidates else ""
+        extra = f", {routed} sent to the LLM{share}"
     log.info(f"{stats.documents} documents, {stats.sentences} sentences, {stats.mentions} mentions, "
              f"{stats.candidates} candidate pairs{extra}, {stats.triples} triples ({scorer.method})")
     if report.skipped:
@@ -312,7 +319,8 @@ def extract(
 
 
 def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, device: str = "auto",
-                 cascade_band=None, llm_model=None, no_cache=False, batch_size: int = 64, log: Log | None = None):
+                 cascade_band=None, cascade_route: float = 0.15, llm_model=None, no_cache=False,
+                 batch_size: int = 64, log: Log | None = None):
     """The scorer for `--method` (library entry point for the CLI and benchmarks)."""
     from fsre_cli.tkre.encoder import pick_device
 
@@ -320,6 +328,11 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
         method = "tkre" if schema.examples else "qa4re"
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)} (or auto), not {method!r}")
+    if method == "cascade":
+        if cascade_band is not None and not 0 <= cascade_band[0] <= cascade_band[1] <= 1:
+            raise UsageError(f"--cascade-band needs 0 <= LOW <= HIGH <= 1, not {cascade_band[0]} {cascade_band[1]}")
+        if not 0 < cascade_route <= 1:
+            raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
     device = pick_device(device)
     if method == "prototype":
         from fsre_cli.tkre.scorer import PairEmbedder, PrototypeScorer
@@ -349,7 +362,11 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
         return tkre
     from fsre_cli.qa4re import CascadeScorer
 
-    return CascadeScorer(tkre, qa, band=cascade_band)
+    cascade = CascadeScorer(tkre, qa, band=cascade_band, route_fraction=cascade_route)
+    if log:
+        log.info(f"cascade: encoder scores in [{cascade.band[0]:.3f}, {cascade.band[1]:.3f}] go to the LLM "
+                 f"({cascade.band_source})")
+    return cascade
 
 
 def _threads() -> None:

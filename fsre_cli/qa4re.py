@@ -10,6 +10,7 @@ probability mass on its letter), else parsed from the generated text.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -153,16 +154,32 @@ class QA4REScorer:
         return Prediction(decided, probs[chosen] if decided else probs[best], relation_of[best], probs[best])
 
 
+DEFAULT_ROUTE_FRACTION = 0.15
+
+
 class CascadeScorer:
     """The encoder scores every pair; pairs whose score falls inside the uncertainty band
-    go to QA4RE, whose answer decides. Near-encoder speed, LLM judgement where it matters."""
+    go to QA4RE, whose answer decides. Near-encoder speed, LLM judgement where it matters.
+
+    Without an explicit band, the band is calibrated on the encoder's held-out scores so that
+    about `route_fraction` of pairs fall inside it (see `calibrated_band`)."""
 
     method = "cascade"
 
-    def __init__(self, encoder_scorer, qa_scorer: QA4REScorer, band: tuple[float, float] | None = None) -> None:
+    def __init__(self, encoder_scorer, qa_scorer: QA4REScorer, band: tuple[float, float] | None = None,
+                 route_fraction: float = DEFAULT_ROUTE_FRACTION) -> None:
         self.encoder_scorer = encoder_scorer
         self.qa_scorer = qa_scorer
-        self.band = band if band is not None else default_band(getattr(encoder_scorer, "threshold", 0.5))
+        threshold = float(getattr(encoder_scorer, "threshold", 0.5))
+        heldout = list(getattr(encoder_scorer, "heldout_scores", None) or [])
+        if band is not None:
+            self.band, self.band_source = (float(band[0]), float(band[1])), "given"
+        elif heldout:
+            self.band = calibrated_band(heldout, threshold, route_fraction)
+            self.band_source = f"calibrated to route about {route_fraction:.0%} of {len(heldout)} held-out pairs"
+        else:
+            self.band = default_band(threshold)
+            self.band_source = "the threshold ± 0.1 (the model has no held-out scores to calibrate on)"
         self.routed = 0
         self.total = 0
 
@@ -179,6 +196,27 @@ class CascadeScorer:
         return predictions
 
 
-def default_band(threshold: float, width: float = 0.2) -> tuple[float, float]:
-    """Centred on the encoder's calibrated threshold: the scores where it is least sure."""
+def default_band(threshold: float, width: float = 0.1) -> tuple[float, float]:
+    """Centred on the encoder's calibrated threshold: the scores where it is least sure.
+    Only a fallback: a fixed width routes almost every pair when the scores are bunched
+    (21-way softmaxes put most best-relation scores within 0.2 of a low threshold)."""
     return max(0.0, threshold - width), min(1.0, threshold + width)
+
+
+def calibrated_band(scores: Sequence[float], threshold: float,
+                    fraction: float = DEFAULT_ROUTE_FRACTION) -> tuple[float, float]:
+    """The band of the `fraction` of held-out scores nearest the threshold in rank, split evenly
+    above and below it where the scores allow; it always contains the threshold.
+
+    Ranks rather than a score width, because how bunched the scores are depends on the number of
+    relations and on training; ranks make the LLM's share of the work (its cost) predictable."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"route fraction must be in (0, 1], not {fraction}")
+    ordered = sorted(float(s) for s in scores)
+    if not ordered:
+        return default_band(threshold)
+    n = len(ordered)
+    k = max(1, math.ceil(fraction * n))
+    below = bisect.bisect_left(ordered, threshold)
+    lo = min(max(0, below - k // 2), n - k)
+    return min(ordered[lo], threshold), max(ordered[lo + k - 1], threshold)

@@ -89,6 +89,11 @@ def test_usage_errors_exit_2_without_traceback(workdir: Path) -> None:
     assert bad_method.returncode == 2 and "--method must be one of" in bad_method.stderr
     no_input = fsre("extract", "--schema", str(workdir / "s.yaml"), "--files-from", str(workdir / "none.txt"))
     assert no_input.returncode == 2
+    docs, schema = str(workdir / "docs.jsonl"), str(workdir / "s.yaml")
+    bad_route = fsre("extract", docs, "--schema", schema, "--method", "cascade", "--cascade-route", "0")
+    assert bad_route.returncode == 2 and "--cascade-route must be in (0, 1]" in bad_route.stderr
+    bad_band = fsre("extract", docs, "--schema", schema, "--method", "cascade", "--cascade-band", "0.8", "0.2")
+    assert bad_band.returncode == 2 and "--cascade-band needs 0 <= LOW <= HIGH <= 1" in bad_band.stderr
 
 
 @pytest.mark.slow

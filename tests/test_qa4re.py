@@ -9,7 +9,7 @@ import pytest
 
 from fsre_cli.documents import Candidate, Mention, Sentence
 from fsre_cli.qa4re import (
-    NOTA_TEMPLATE, CascadeScorer, QA4REScorer, build_question, letter_probabilities, parse_answer,
+    NOTA_TEMPLATE, CascadeScorer, QA4REScorer, build_question, calibrated_band, letter_probabilities, parse_answer,
 )
 from fsre_cli.schema import parse_schema
 from fsre_cli.scoring import Prediction
@@ -121,8 +121,45 @@ def test_cascade_sends_only_unsure_pairs_to_the_llm() -> None:
     out = cascade.predict(pairs)
     assert qa.seen == pairs[1:3] and cascade.routed == 2 and cascade.total == 4
     assert [p.relation for p in out] == [None, "employee_of", "employee_of", "ceo_of"]
-    default = CascadeScorer(FixedScorer([]), qa)
-    assert default.band == pytest.approx((0.3, 0.7))  # centred on the encoder's threshold
+    fallback = CascadeScorer(FixedScorer([]), qa)  # no held-out scores: threshold +- 0.1
+    assert fallback.band == pytest.approx((0.4, 0.6)) and "no held-out" in fallback.band_source
+
+
+def test_calibrated_band_holds_the_requested_share_of_heldout_scores_around_the_threshold() -> None:
+    scores = [i / 100 for i in range(100)]  # 0.00 .. 0.99
+    low, high = calibrated_band(scores, threshold=0.5, fraction=0.1)
+    inside = [s for s in scores if low <= s <= high]
+    assert len(inside) == 10 and low <= 0.5 <= high
+    assert sum(s < 0.5 for s in inside) == 5  # split evenly around the threshold
+    # a threshold above nearly every score: the window slides down but still reaches the threshold
+    low, high = calibrated_band(scores, threshold=0.995, fraction=0.05)
+    assert (low, high) == (0.95, 0.995)
+    # bunched scores (a 21-way softmax): a fixed +-0.2 width would route every pair; the calibrated band routes 20%
+    bunched = [0.05 + 0.001 * i for i in range(200)]
+    low, high = calibrated_band(bunched, threshold=0.15, fraction=0.2)
+    assert sum(low <= s <= high for s in bunched) == 40
+    assert calibrated_band([], 0.3) == pytest.approx((0.2, 0.4))
+    with pytest.raises(ValueError):
+        calibrated_band(scores, 0.5, fraction=0)
+
+
+class HeldoutScorer(FixedScorer):
+    threshold = 0.5
+
+    def __init__(self, scores: list[float], heldout: list[float]) -> None:
+        super().__init__(scores)
+        self.heldout_scores = heldout
+
+
+def test_cascade_calibrates_its_band_on_the_encoders_heldout_scores() -> None:
+    heldout = [i / 20 for i in range(20)]  # 0.00 .. 0.95
+    cascade = CascadeScorer(HeldoutScorer([0.1, 0.48, 0.52, 0.9], heldout), RecordingQA(), route_fraction=0.2)
+    assert cascade.band == pytest.approx((0.4, 0.55)) and "20% of 20 held-out pairs" in cascade.band_source
+    pairs = [cand(f"P{i} Smith leads Acme{i}.", f"P{i} Smith", "PERSON", f"Acme{i}", "ORG") for i in range(4)]
+    cascade.predict(pairs)
+    assert cascade.routed == 2
+    given = CascadeScorer(HeldoutScorer([], heldout), RecordingQA(), band=(0.1, 0.2))
+    assert given.band == (0.1, 0.2) and given.band_source == "given"
 
 
 @pytest.mark.llm

@@ -163,6 +163,10 @@ def test_artifact_round_trip(trained, toy_schema, tmp_path: Path) -> None:
     b = TkreScorer(loaded).predict([cand])[0]
     assert a.best == b.best and abs(a.best_score - b.best_score) < 1e-5
     assert check_compatible(loaded, toy_schema, "m") == []
+    # the held-out best-relation scores travel with the model: the cascade calibrates its band on them
+    scores = TkreScorer(loaded).heldout_scores
+    assert scores == sorted(scores) and 0 < len(scores) <= loaded.meta["heldout"]["instances"]
+    assert all(0.0 <= x <= 1.0 for x in scores)
     other = parse_schema(TOY.replace("born_in", "lives_in"))
     with pytest.raises(UsageError, match="trained for schema 'toy' with other relations"):
         check_compatible(loaded, other, "m")

@@ -7,7 +7,7 @@ saves it). Data default to `$FSRE_DATA`, else ``../shared/data`` beside the repo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -126,30 +126,64 @@ def _labeled_options(methods: str, ablations: bool):
     return parse_names(methods, "--methods", METHODS), ablations
 
 
+# Options the labelled benchmarks (crossre, redocred) share, declared once.
+KOpt = Annotated[str, typer.Option("--k", help="Examples per relation (comma-separated).")]
+MethodsOpt = Annotated[str, typer.Option("--methods", help="prototype, tkre, qa4re, cascade (comma-separated).")]
+AblationsOpt = Annotated[bool, typer.Option("--ablations", help="Also run TKRE's ablation ladder (prototype, "
+                                            "fine-tune, +MSLM, +SCL, +synthetic, full).")]
+SeedsOpt = Annotated[str, typer.Option("--seeds", help=SEEDS_HELP)]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI).")]
+SynthOpt = Annotated[int, typer.Option("--synth-per-relation", help="Synthetic examples asked per relation.")]
+CacheModelsOpt = Annotated[bool, typer.Option("--cache-models", help="Save trained models in the model cache (about "
+                                              "90 MB each with the default encoder) and reuse them: a killed run "
+                                              "resumes.")]
+CascadeRouteOpt = Annotated[float, typer.Option("--cascade-route", help="Share of pairs the cascade's calibrated "
+                                                "band sends to the LLM (as `fsre extract --cascade-route`).")]
+NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start the embedded LLM server; without "
+                                             "OPENAI_BASE_URL the LLM rows are skipped.")]
+EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENCODER", help="Encoder id or path.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Pairs per encoder batch.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
+                                                   "min(4, cores)).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines, only the table.")]
+
+
+def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models, cascade_route):
+    from fsre_cli.bench.labeled import RunSettings
+
+    if not 0 < cascade_route <= 1:
+        from fsre_cli.errors import UsageError
+
+        raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
+    return RunSettings(encoder=encoder, device=_device(device), batch_size=batch_size, quick=quick,
+                       synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
+                       cache_models=cache_models, cascade_route=cascade_route)
+
+
 @bench_app.command("crossre")
 def crossre(
     data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: the crossre/ folder."),
     domains: str = typer.Option("ai,literature,music,news,politics,science", "--domains", help="CrossRE domains."),
-    k: str = typer.Option("8,16,32", "--k", help="Examples per relation (comma-separated)."),
-    methods: str = typer.Option("prototype,tkre", "--methods", help="prototype, tkre, qa4re, cascade (comma-separated)."),
-    ablations: bool = typer.Option(False, "--ablations", help="Also run TKRE's ablation ladder (prototype, fine-tune, "
-                                   "+MSLM, +SCL, +synthetic, full)."),
-    seeds: str = typer.Option("0,1,2", "--seeds", help=SEEDS_HELP),
+    k: KOpt = "8,16,32",
+    methods: MethodsOpt = "prototype,tkre",
+    ablations: AblationsOpt = False,
+    seeds: SeedsOpt = "0,1,2",
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Score at most N dev sentences per domain "
                                                 "(a seeded subsample, the same for every seed and method)."),
     sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of the --max-sentences subsample."),
-    quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI)."),
-    synth_per_relation: int = typer.Option(8, "--synth-per-relation", help="Synthetic examples asked per relation."),
-    cache_models: bool = typer.Option(False, "--cache-models", help="Save trained models in the model cache (about "
-                                      "90 MB each with the default encoder) and reuse them: a killed run resumes."),
-    no_local_llm: bool = typer.Option(False, "--no-local-llm", help="Never start the embedded LLM server; without "
-                                      "OPENAI_BASE_URL the LLM rows are skipped."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+    quick: QuickOpt = False,
+    synth_per_relation: SynthOpt = 8,
+    cache_models: CacheModelsOpt = False,
+    cascade_route: CascadeRouteOpt = 0.15,
+    no_local_llm: NoLocalLLMOpt = False,
+    encoder: EncoderOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    threads: ThreadsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """CrossRE: K-shot schema from each domain's train split, micro-F1 (NOTA excluded) on its dev
     split with gold entities, every other entity pair a NOTA candidate; pairs/s per method.
@@ -163,12 +197,12 @@ def crossre(
     log = Log(quiet=quiet)
     set_threads(threads)
     method_list, ablate = _labeled_options(methods, ablations)
+    settings = _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models,
+                         cascade_route)
     result = run_crossre(parse_names(domains, "--domains", CROSSRE_DOMAINS), data=data,
                          ks=parse_ints(k, "--k") or [8], methods=method_list, ablations=ablate,
                          seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
-                         sample_seed=sample_seed, encoder=encoder, device=_device(device), batch_size=batch_size,
-                         quick=quick, synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
-                         cache_models=cache_models, log=log)
+                         sample_seed=sample_seed, settings=settings, log=log)
     _labeled_table(result, log)
     _emit(result, out)
 
@@ -178,25 +212,25 @@ def redocred(
     data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: redocred/dev_revised.json."),
     pid2name: Optional[Path] = typer.Option(None, "--pid2name", help="Property names (default: fewrel/pid2name.json "
                                             "next to the redocred folder)."),
-    k: str = typer.Option("8,16,32", "--k", help="Examples per relation (comma-separated)."),
-    methods: str = typer.Option("prototype,tkre", "--methods", help="prototype, tkre, qa4re, cascade (comma-separated)."),
-    ablations: bool = typer.Option(False, "--ablations", help="Also run TKRE's ablation ladder."),
-    seeds: str = typer.Option("0,1,2", "--seeds", help=SEEDS_HELP),
+    k: KOpt = "8,16,32",
+    methods: MethodsOpt = "prototype,tkre",
+    ablations: AblationsOpt = False,
+    seeds: SeedsOpt = "0,1,2",
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Score at most N test sentences "
                                                 "(a seeded subsample, the same for every seed and method)."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the document split (train half / test half) "
                                    "and of the --max-sentences subsample."),
-    quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI)."),
-    synth_per_relation: int = typer.Option(8, "--synth-per-relation", help="Synthetic examples asked per relation."),
-    cache_models: bool = typer.Option(False, "--cache-models", help="Save trained models in the model cache (about "
-                                      "90 MB each with the default encoder) and reuse them: a killed run resumes."),
-    no_local_llm: bool = typer.Option(False, "--no-local-llm", help="Never start the embedded LLM server."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+    quick: QuickOpt = False,
+    synth_per_relation: SynthOpt = 8,
+    cache_models: CacheModelsOpt = False,
+    cascade_route: CascadeRouteOpt = 0.15,
+    no_local_llm: NoLocalLLMOpt = False,
+    encoder: EncoderOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    threads: ThreadsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-DocRED at sentence level with gold mentions, top-20 relations: K-shot schema from half
     of the documents, micro-F1 (NOTA excluded) on the sentences of the other half.
@@ -208,11 +242,11 @@ def redocred(
     log = Log(quiet=quiet)
     set_threads(threads)
     method_list, ablate = _labeled_options(methods, ablations)
+    settings = _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models,
+                         cascade_route)
     result = run_redocred(data=data, pid2name=pid2name, ks=parse_ints(k, "--k") or [8], methods=method_list,
                           ablations=ablate, seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
-                          split_seed=split_seed, encoder=encoder, device=_device(device), batch_size=batch_size,
-                          quick=quick, synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
-                         cache_models=cache_models, log=log)
+                          split_seed=split_seed, settings=settings, log=log)
     _labeled_table(result, log)
     _emit(result, out)
 

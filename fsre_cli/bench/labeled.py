@@ -134,6 +134,7 @@ def evaluate(scorer, test: TestSet) -> dict[str, Any]:
            "pairs_per_second": round(len(test.candidates) / seconds, 1) if seconds > 0 else None}
     if getattr(scorer, "routed", None) is not None:
         out["routed_to_llm"] = scorer.routed
+        out["routed_fraction"] = round(scorer.routed / len(test.candidates), 4) if test.candidates else 0.0
     return out
 
 
@@ -180,6 +181,18 @@ class LLMAccess:
             self.reason = f"no LLM available: {str(exc).splitlines()[0]}"
             self.close()
         return self._client
+
+    def cold_client(self):
+        """A client on the same endpoint that asks every question afresh (answers are still written
+        to the cache): each LLM row is timed cold, not on answers an earlier row left behind."""
+        import dataclasses
+
+        from fsre_cli.llm.client import LLMClient
+
+        base = self.client()
+        if base is None:
+            return None
+        return LLMClient(dataclasses.replace(base.config, use_cache=False, model=base.model))
 
     def close(self) -> None:
         if self._client is not None:
@@ -274,6 +287,7 @@ class RunContext:
     log: Log
     llm: LLMAccess
     cache_models: bool = False
+    cascade_route: float = 0.15
     embedder: Any = None
     notes: list[str] = field(default_factory=list)
 
@@ -391,7 +405,12 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                 if key not in scores:
                     ctx.log.info(f"  qa4re: one LLM question per candidate pair ({len(test.candidates)}; "
                                  "cached answers are free, a small local model takes ~0.4 s each)")
-                    scores[key] = evaluate(QA4REScorer(schema, ctx.llm.client(), seed=seed), test)
+                    client = ctx.llm.cold_client()
+                    try:
+                        scores[key] = {**evaluate(QA4REScorer(schema, client, seed=seed), test),
+                                       "llm_requests": client.stats.requests}
+                    finally:
+                        client.close()
             else:
                 base = variant if variant.kind == "tkre" else Variant("tkre", "tkre")
                 (artifact, seconds), info = model(base)
@@ -399,14 +418,25 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                 key = (variant.kind, config, base.synthetic)
                 if key not in scores:
                     tkre = TkreScorer(artifact, device=ctx.device, batch_size=ctx.batch_size)
+                    extra: dict[str, Any] = {}
+                    client = None
                     if variant.kind == "cascade":
                         from fsre_cli.qa4re import CascadeScorer, QA4REScorer
 
-                        scorer = CascadeScorer(tkre, QA4REScorer(schema, ctx.llm.client(), seed=seed))
+                        client = ctx.llm.cold_client()
+                        scorer = CascadeScorer(tkre, QA4REScorer(schema, client, seed=seed),
+                                               route_fraction=ctx.cascade_route)
+                        extra = {"band": [round(b, 4) for b in scorer.band], "band_source": scorer.band_source}
                     else:
                         scorer = tkre
-                    scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
-                                   "threshold": round(artifact.threshold, 3)}
+                    try:
+                        scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
+                                       "threshold": round(artifact.threshold, 3), **extra}
+                        if client is not None:
+                            scores[key]["llm_requests"] = client.stats.requests
+                    finally:
+                        if client is not None:
+                            client.close()
                     if info:
                         scores[key]["synthetic"] = info
             row.update(scores[key])
@@ -477,6 +507,7 @@ def _finish(benchmark: str, runs, tests, ctx: RunContext, extra: dict[str, Any],
         **extra,
         "quick": ctx.quick,
         "cache_models": ctx.cache_models,
+        "cascade_route": ctx.cascade_route,
         "test_sets": tests,
         "summary": summarize_rows(runs, ("dataset", "k", "variant")),
         "runs": runs,
@@ -487,10 +518,22 @@ def _finish(benchmark: str, runs, tests, ctx: RunContext, extra: dict[str, Any],
     }
 
 
-def _context(encoder, device, batch_size, quick, synth_per_relation, log, allow_local_llm,
-             cache_models) -> RunContext:
-    return RunContext(encoder, device, batch_size, quick, synth_per_relation, log, LLMAccess(log, allow_local_llm),
-                      cache_models)
+@dataclass(frozen=True)
+class RunSettings:
+    """How a labelled benchmark trains and scores (shared by CrossRE and Re-DocRED)."""
+
+    encoder: str | None = None
+    device: str = "cpu"
+    batch_size: int = 64
+    quick: bool = False  # 1+1 pre-training and 3 fine-tuning epochs (CI)
+    synth_per_relation: int = 8
+    allow_local_llm: bool = True  # start the embedded LLM server when no endpoint is configured
+    cache_models: bool = False  # save/reuse trained models in the model cache
+    cascade_route: float = 0.15  # share of pairs the cascade's calibrated band sends to the LLM
+
+    def context(self, log: Log) -> RunContext:
+        return RunContext(self.encoder, self.device, self.batch_size, self.quick, self.synth_per_relation, log,
+                          LLMAccess(log, self.allow_local_llm), self.cache_models, self.cascade_route)
 
 
 def run_crossre(
@@ -503,13 +546,7 @@ def run_crossre(
     seeds: Sequence[int] = (0, 1, 2),
     max_sentences: int | None = None,
     sample_seed: int = 0,
-    encoder: str | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    quick: bool = False,
-    synth_per_relation: int = 8,
-    allow_local_llm: bool = True,
-    cache_models: bool = False,
+    settings: RunSettings = RunSettings(),
     log: Log = NULL_LOG,
 ) -> dict[str, Any]:
     """CrossRE: K-shot schema from `{domain}-train.json`, micro-F1 on `{domain}-dev.json` (gold entities)."""
@@ -517,7 +554,7 @@ def run_crossre(
 
     folder = data_file(data, "crossre")
     started, sw = time.perf_counter(), Stopwatch()
-    ctx = _context(encoder, device, batch_size, quick, synth_per_relation, log, allow_local_llm, cache_models)
+    ctx = settings.context(log)
     rows = variants(methods, ablations)
     runs: list[dict[str, Any]] = []
     tests: dict[str, Any] = {}
@@ -556,13 +593,7 @@ def run_redocred(
     seeds: Sequence[int] = (0, 1, 2),
     max_sentences: int | None = None,
     split_seed: int = 0,
-    encoder: str | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    quick: bool = False,
-    synth_per_relation: int = 8,
-    allow_local_llm: bool = True,
-    cache_models: bool = False,
+    settings: RunSettings = RunSettings(),
     log: Log = NULL_LOG,
 ) -> dict[str, Any]:
     """Re-DocRED, sentence level, top-20 relations: K-shot schema from half of the documents
@@ -577,7 +608,7 @@ def run_redocred(
         descriptions = redocred_descriptions(pid_path, REDOCRED_TOP20) if pid_path.exists() else {p: p for p in REDOCRED_TOP20}
         train, test = split_documents(sentences, split_seed)
         test = subsample(test, max_sentences, split_seed)
-    ctx = _context(encoder, device, batch_size, quick, synth_per_relation, log, allow_local_llm, cache_models)
+    ctx = settings.context(log)
     rows = variants(methods, ablations)
     try:
         with sw("run"):

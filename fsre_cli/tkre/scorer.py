@@ -40,6 +40,11 @@ class TkreScorer:
         self.batch_size = batch_size
         self.max_length = max_length or int(artifact.meta["config"].get("max_length", 128))
 
+    @property
+    def heldout_scores(self) -> list[float]:
+        """Best-relation scores of the held-out pairs at training time (the cascade calibrates on them)."""
+        return list(self.artifact.meta.get("heldout", {}).get("scores") or [])
+
     def mark(self, candidates: Sequence[Candidate]) -> list[MarkedPair]:
         return mark_pairs([candidate_pair(c) for c in candidates], self.artifact.tokenizer, self.max_length)
 

@@ -208,14 +208,19 @@ def train_model(
     if best_state is not None:
         classifier.load_state_dict(best_state)
     threshold = 0.5
+    heldout_scores: list[float] = []
     if held_pairs:
         probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device)
         threshold, best_f1 = calibrate_threshold(probs, held_labels)
+        # kept so that the cascade can calibrate its uncertainty band on them at extraction time;
+        # pairs whose types allow no relation are never candidates at extraction time, so not kept
+        heldout_scores = sorted(round(float(row[1:].max()), 5) for row, mask in zip(probs, allowed) if any(mask[1:]))
     classifier.eval()
     meta = {
         "relations": relations,
         "threshold": threshold,
-        "heldout": {"instances": len(heldout), "f1": best_f1 if held_pairs else None, "best_epoch": best_epoch},
+        "heldout": {"instances": len(heldout), "f1": best_f1 if held_pairs else None, "best_epoch": best_epoch,
+                    "scores": heldout_scores},
         "train": {"instances": len(train_set), "positives": sum(1 for i in train_set if i.label),
                   "examples": len(examples)},
         "encoder": {"name": source.name, "fingerprint": source.fingerprint},
