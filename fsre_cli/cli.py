@@ -302,6 +302,10 @@ def extract(
                 log.debug(f"{doc.id}: {stats.per_document.get(doc.id, 0)} candidate pairs, {len(triples)} triples")
         if last_id is not None:
             writer.finish_document(last_id)
+    except KeyboardInterrupt:
+        hint = f"; rerun with `-o {output} --resume` to continue" if output else ""
+        log.error(f"interrupted after {writer.finished} complete document(s){hint}")
+        raise typer.Exit(130)
     finally:
         writer.close()
     routed = getattr(scorer, "routed", None)

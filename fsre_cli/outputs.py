@@ -23,6 +23,7 @@ class TripleWriter:
         self.output = output
         self.done: set[str] = set()
         self.written = 0
+        self.finished = 0  # documents completed in this run
         self._progress = None
         if output is None:
             self._fh = stream or sys.stdout
@@ -65,6 +66,7 @@ class TripleWriter:
     def finish_document(self, doc_id: str) -> None:
         """Record a document as complete (after all of its chunks were written)."""
         self.done.add(doc_id)
+        self.finished += 1
         if self._progress is not None:
             self._progress.write(doc_id + "\n")
             self._progress.flush()

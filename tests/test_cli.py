@@ -170,3 +170,35 @@ def test_train_then_extract_with_model_dir_and_resume(workdir: Path, tmp_path: P
     other.write_text(SCHEMA.replace("born_in", "lives_in"))
     refused = fsre("extract", str(docs), "--schema", str(other), "--model", str(model), env=env)
     assert refused.returncode == 2 and "other relations" in refused.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_keeps_finished_documents_and_resume_continues(workdir: Path, tmp_path: Path) -> None:
+    import re
+    import signal
+    import time
+
+    out = tmp_path / "out.jsonl"
+    progress = tmp_path / "out.jsonl.progress"
+    args = [sys.executable, "-m", "fsre_cli", "extract", "-", "--schema", str(workdir / "s.yaml"),
+            "--method", "prototype", "--min-score", "0", "-o", str(out)]
+    env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1"}
+    docs = [json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(400)]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc.stdin.write("".join(docs))  # more than one scoring batch; stdin stays open, so the run waits
+    proc.stdin.flush()
+    deadline = time.time() + 300
+    while time.time() < deadline and not (progress.exists() and progress.read_text().strip()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    match = re.search(r"interrupted after (\d+) complete document\(s\); rerun with `-o .* --resume`", err)
+    assert match and "Traceback" not in err, err
+    finished = progress.read_text().split()
+    assert 0 < len(finished) < len(docs) and int(match.group(1)) == len(finished)
+    resumed = fsre("extract", "-", "--schema", str(workdir / "s.yaml"), "--method", "prototype", "--min-score", "0",
+                   "-o", str(out), "--resume", stdin="".join(docs))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(docs) - len(finished)} documents" in resumed.stderr  # finished documents are not redone
+    assert {json.loads(line)["doc"] for line in out.read_text().splitlines()} == {f"d{i}" for i in range(len(docs))}
