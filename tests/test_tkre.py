@@ -15,7 +15,7 @@ from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encode
 from fsre_cli.tkre.markers import ENTITY, OTHER, RELATION, SPECIAL, PairSpec, mark_pair
 from fsre_cli.tkre.pretrain import MASK_PROBS, PretrainItem, mslm_mask, pretrain
 from fsre_cli.tkre.scorer import PairEmbedder, PrototypeScorer, TkreScorer
-from fsre_cli.tkre.train import TrainConfig, cache_key, train_model
+from fsre_cli.tkre.train import TrainConfig, cache_key, calibrate_threshold, train_model
 from fsre_cli.errors import UsageError
 
 TOY = """\
@@ -219,3 +219,24 @@ def test_synthetic_example_verifier(trained, toy_schema) -> None:
                           tail=replace(good.tail, start=25, end=33, text="New York")))
     mislabelled = replace(good, relation="founded_by")  # a birth sentence sold as a founding
     assert not verify(mislabelled)
+
+
+def test_threshold_is_calibrated_on_heldout_scores_below_any_fixed_grid() -> None:
+    # NOTA-heavy softmaxes: relation scores of 0.001-0.02, as a few-shot classifier gives on unseen pairs
+    probs = torch.tensor([
+        [0.980, 0.020, 0.000],  # gold r1: right
+        [0.990, 0.000, 0.010],  # gold r2: right
+        [0.992, 0.008, 0.000],  # gold NOTA
+        [0.994, 0.000, 0.006],  # gold r1: wrong relation
+        [0.999, 0.001, 0.000],  # gold NOTA
+    ])
+    labels = [1, 2, 0, 1, 0]
+    threshold, f1 = calibrate_threshold(probs, labels)
+    # admitting the top 2 gives P 1, R 2/3: F1 0.8, the best; the threshold sits between 0.010 and 0.008
+    assert f1 == pytest.approx(0.8) and threshold == pytest.approx(0.009)
+    # ties: a threshold admits every pair of a tie (the two 0.5 scores stand or fall together)
+    tied = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.6, 0.0, 0.4]])
+    threshold, f1 = calibrate_threshold(tied, [1, 0, 2])
+    assert f1 == pytest.approx(0.8) and threshold == pytest.approx(0.2)  # all three: 2 right of 3 predicted
+    assert calibrate_threshold(probs, [0, 0, 0, 0, 0]) == (0.5, 0.0)  # no positives: nothing to calibrate on
+    assert calibrate_threshold(torch.tensor([[0.9, 0.1, 0.0]]), [2]) == (0.5, 0.0)  # never right

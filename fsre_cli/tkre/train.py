@@ -72,7 +72,7 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
         "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
         "encoder": encoder_fingerprint,
         "config": config.to_dict(),
-        "format": 1,
+        "format": 2,  # 2: thresholds calibrated on held-out scores, not a 0.05 grid
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -265,24 +265,35 @@ def predict_probs(
 
 
 def calibrate_threshold(probs: torch.Tensor, labels: Sequence[int]) -> tuple[float, float]:
-    """The score threshold that maximises micro-F1 (NOTA excluded) on held-out pairs;
-    ties go to the threshold closest to 0.5."""
-    best = (-1.0, 0.5)
+    """The score threshold that maximises micro-F1 (NOTA excluded) on held-out pairs, and that F1.
+
+    The candidates are the held-out pairs' own best-relation scores, not a fixed grid: a few-shot
+    classifier trained against many NOTA pairs puts most relation scores far below 0.05, where a
+    grid of 0.05 steps cannot reach (it then predicted almost nothing). The threshold sits halfway
+    between the lowest score it admits and the next lower one; ties go to the higher threshold
+    (fewer, surer triples). Without any correct prediction it stays at 0.5."""
+    if probs.numel() == 0 or probs.shape[1] < 2:
+        return 0.5, 0.0
     rel_probs, rel_pred = probs[:, 1:].max(dim=-1)
-    rel_pred = rel_pred + 1
     gold = torch.tensor(list(labels))
     n_gold = int((gold > 0).sum())
-    for step in range(5, 96, 5):
-        t = step / 100
-        predicted = rel_probs >= t
-        n_pred = int(predicted.sum())
-        correct = int((predicted & (rel_pred == gold) & (gold > 0)).sum())
-        p = correct / n_pred if n_pred else 0.0
-        r = correct / n_gold if n_gold else 0.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        if f1 > best[0] + 1e-9 or (abs(f1 - best[0]) <= 1e-9 and abs(t - 0.5) < abs(best[1] - 0.5)):
-            best = (f1, t)
-    return best[1], best[0]
+    if n_gold == 0:
+        return 0.5, 0.0
+    order = torch.argsort(rel_probs, descending=True, stable=True)
+    scores = rel_probs[order].tolist()
+    correct = ((rel_pred + 1 == gold) & (gold > 0))[order].tolist()
+    best_f1, best_k, hits = 0.0, -1, 0
+    for k, (score, hit) in enumerate(zip(scores, correct)):
+        hits += int(hit)
+        if k + 1 < len(scores) and scores[k + 1] == score:
+            continue  # a threshold admits every pair of a tie, so only the end of a tie is a candidate
+        f1 = 2 * hits / (k + 1 + n_gold)
+        if f1 > best_f1 + 1e-12:
+            best_f1, best_k = f1, k
+    if best_k < 0:
+        return 0.5, 0.0
+    lower = scores[best_k + 1] if best_k + 1 < len(scores) else min(0.0, scores[best_k])
+    return (scores[best_k] + lower) / 2, best_f1
 
 
 def ensure_model(
