@@ -345,7 +345,7 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
                  f"{f', {len(sidecar.examples)} synthetic' if sidecar else ''}){' [quick]' if ctx.quick else ''} ...")
     result = train_model(schema, sidecar, config, device=ctx.device, on_progress=progress_lines(ctx.log),
                          mentions=mentions)
-    ctx.log.info(f"  trained in {result.seconds:.0f}s (threshold {result.artifact.threshold:.2f})")
+    ctx.log.info(f"  trained in {result.seconds:.0f}s (threshold {result.artifact.threshold:.3g})")
     if directory is not None:
         save_artifact(result.artifact, directory)
     return result.artifact, result.seconds
@@ -431,7 +431,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                         scorer = tkre
                     try:
                         scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
-                                       "threshold": round(artifact.threshold, 3), **extra}
+                                       "threshold": float(f"{artifact.threshold:.4g}"), **extra}
                         if client is not None:
                             scores[key]["llm_requests"] = client.stats.requests
                     finally:
