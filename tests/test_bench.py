@@ -358,14 +358,23 @@ def test_qa4re_row_with_an_llm(tmp_path):
     train, dev = _toy_sentences(tmp_path)
     schema = kshot_schema(train, 2, 0, CROSSRE_DESCRIPTIONS, templates=CROSSRE_TEMPLATES)
     test = build_test_set(dev[:2], schema)
-    ctx = RunContext(None, "cpu", 8, True, 2, NULL_LOG, LLMAccess(NULL_LOG))
+    ctx = RunContext(None, "cpu", 8, True, 2, NULL_LOG, LLMAccess(NULL_LOG), cascade_route=1.0)
     try:
-        (row,) = run_cell(schema, test, 0, [Variant("qa4re", "qa4re")], ctx)
+        row, cascade = run_cell(schema, test, 0, [Variant("qa4re", "qa4re"), Variant("cascade", "cascade")], ctx)
     finally:
         ctx.llm.close()
     assert "skipped" not in row, row
     assert row["pairs"] == len(test.candidates) > 0 and 0.0 <= row["f1"] <= 1.0
-    assert row["predicted"] <= row["pairs"]
+    assert row["predicted"] <= row["pairs"] and 0 < row["llm_requests"] <= row["pairs"]
+    # the cascade's band is calibrated on the model's held-out scores and reported with its routed share
+    assert "skipped" not in cascade, cascade
+    low, high = cascade["band"]
+    assert 0.0 <= low <= high <= 1.0 and low - 1e-4 <= cascade["threshold"] <= high + 1e-4
+    assert "held-out" in cascade["band_source"]
+    assert cascade["routed_fraction"] == pytest.approx(cascade["routed_to_llm"] / cascade["pairs"], abs=1e-4)
+    # timed cold: the qa4re row just asked the same questions, yet routed pairs are asked again
+    assert cascade["llm_requests"] <= cascade["routed_to_llm"]
+    assert (cascade["llm_requests"] > 0) == (cascade["routed_to_llm"] > 0)
 
 
 @pytest.mark.slow

@@ -426,7 +426,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                         client = ctx.llm.cold_client()
                         scorer = CascadeScorer(tkre, QA4REScorer(schema, client, seed=seed),
                                                route_fraction=ctx.cascade_route)
-                        extra = {"band": [round(b, 4) for b in scorer.band], "band_source": scorer.band_source}
+                        extra = {"band": [round(b, 6) for b in scorer.band], "band_source": scorer.band_source}
                     else:
                         scorer = tkre
                     try:
