@@ -7,6 +7,7 @@ caught instead of silently producing a different model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -47,8 +48,16 @@ def bundled_path() -> Path:
 
 
 def _sha256(path: Path) -> str:
+    """The file's SHA-256, hashed once per process for an unchanged file (it is ~90 MB and
+    resolved by both the model cache lookup and training)."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
