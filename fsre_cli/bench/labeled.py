@@ -390,7 +390,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                 if key not in scores:
                     embedder = ctx.get_embedder()
                     start = time.perf_counter()
-                    scorer = PrototypeScorer(schema, embedder, seed=seed)
+                    scorer = PrototypeScorer(schema, embedder, seed=seed, mentions=mentions)
                     setup = time.perf_counter() - start
                     distinct = {candidate_pair(c) for c in test.candidates}
                     warm = sum(p in embedder.cache for p in distinct) > 0.1 * len(distinct)

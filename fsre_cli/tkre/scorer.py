@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
 from fsre_cli.documents import Candidate
-from fsre_cli.schema import Schema
+from fsre_cli.schema import Schema, Span
 from fsre_cli.scoring import Prediction
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import build_instances
@@ -103,11 +103,13 @@ class PrototypeScorer:
     method = "prototype"
 
     def __init__(self, schema: Schema, embedder: PairEmbedder, *, threshold: float | None = None,
-                 examples=None, seed: int = 0) -> None:
+                 examples=None, seed: int = 0, mentions: Mapping[str, Sequence[Span]] | None = None) -> None:
+        """`mentions` (example text -> typed spans), when known, gives the calibration real NOTA
+        pairs from the example sentences, as `train_model` takes them."""
         self.schema = schema
         self.embedder = embedder
         examples = list(examples if examples is not None else schema.examples)
-        instances = build_instances(examples, schema, seed=seed)
+        instances = build_instances(examples, schema, seed=seed, mentions=mentions)
         vectors = embedder.embed([i.pair for i in instances])
         labels = [i.label for i in instances]
         self.relations = sorted({lab for lab in labels if lab}, key=list(schema.relations).index)
