@@ -180,11 +180,19 @@ def train(
     max_length: int = typer.Option(128, "--max-length", help="Tokens per marked sentence."),
     seed: int = typer.Option(0, "--seed", help="Random seed (training is deterministic on CPU)."),
     force: bool = typer.Option(False, "--force", help="Retrain even when a cached model exists."),
+    entities: str = typer.Option("auto", "--entities", help="auto: NOTA pairs for training come from Stanza's "
+                                 "entities in the example sentences when an NER model is installed; given: never "
+                                 "run NER, guess name-like spans (what `fsre extract --entities given` uses)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language for Stanza (default: the schema's, else en)."),
+    stanza_dir: Optional[str] = typer.Option(None, "--stanza-dir", envvar="FSRE_STANZA_DIR", help="Stanza models."),
+    ner_model: Optional[str] = typer.Option(None, "--ner-model", envvar="FSRE_NER_MODEL",
+                                            help="A Stanza NER model file to use instead of the downloaded one."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Pre-train (MSLM, then SCL) and fine-tune the encoder for a schema; the model is cached
-    by a hash of schema, sidecar, encoder and settings, so a second run is instant.
+    by a hash of schema, sidecar, encoder, settings and the example sentences' entities, so a
+    second run is instant and `fsre extract` finds it.
 
     Example: `fsre train schemas/org-people.yaml`
     """
@@ -200,9 +208,17 @@ def train(
         code = synth_main(schema_path, log=log)
         if code:
             raise typer.Exit(code)
+    if entities not in ("auto", "given"):
+        raise UsageError("--entities must be auto or given")
     schema, sidecar = _load_schema_and_sidecar(schema_path, log)
     config = _train_config(encoder, no_pretrain, no_scl, epochs, mslm_epochs, scl_epochs, seed, no_synthetic, max_length)
-    artifact, where = ensure_model(schema, sidecar, config, device=pick_device(device), force=force, log=log)
+    from fsre_cli.entities import EntityRecognizer
+
+    recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
+                                  entities=entities, use_gpu=device == "cuda")
+    mentions = training_mentions(schema, sidecar, config, recognizer, log)
+    artifact, where = ensure_model(schema, sidecar, config, device=pick_device(device), force=force,
+                                   mentions=mentions, log=log)
     log.info(f"model: {where}")
     if output is not None:
         save_artifact(artifact, output)
@@ -283,7 +299,7 @@ def extract(
         recognizer.preload()  # plain text surely needs NER: fail before training, not after
     scorer = build_scorer(schema, sidecar, method=method, model=model, encoder=encoder, device=device,
                           cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
-                          no_cache=no_cache, batch_size=batch_size, log=log)
+                          no_cache=no_cache, batch_size=batch_size, recognizer=recognizer, log=log)
     writer = TripleWriter(output, resume=resume)
     report = InputReport()
     stats = ExtractStats()
@@ -322,10 +338,27 @@ def extract(
             raise typer.Exit(1)
 
 
+def training_mentions(schema, sidecar, config, recognizer, log: Log | None = None):
+    """The entity mentions of every sentence training will use (examples, and synthetic ones when
+    the config takes them), from the recognizer's NER; None without NER (see `example_mentions`)."""
+    texts = [e.text for e in schema.examples]
+    if sidecar is not None and config.use_synthetic:
+        texts += [e.text for e in sidecar.examples]
+    mentions = recognizer.example_mentions(texts)
+    if log:
+        if mentions is None:
+            log.debug("training NOTA pairs: name-like spans (no Stanza NER here)")
+        else:
+            log.debug(f"training NOTA pairs: {sum(map(len, mentions.values()))} Stanza mentions in "
+                      f"{len(mentions)} example sentences")
+    return mentions
+
+
 def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, device: str = "auto",
                  cascade_band=None, cascade_route: float = 0.15, llm_model=None, no_cache=False,
-                 batch_size: int = 64, log: Log | None = None):
-    """The scorer for `--method` (library entry point for the CLI and benchmarks)."""
+                 batch_size: int = 64, recognizer=None, log: Log | None = None):
+    """The scorer for `--method` (library entry point for the CLI and benchmarks). With a
+    `recognizer`, a model trained here takes its NOTA pairs from the example sentences' entities."""
     from fsre_cli.tkre.encoder import pick_device
 
     if method == "auto":
@@ -358,7 +391,9 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
 
     if not schema.examples:
         raise UsageError(f"--method {method} needs examples in the schema; use --method qa4re for zero-shot")
-    artifact, where = ensure_model(schema, sidecar, TrainConfig(encoder=encoder), model_dir=model, device=device, log=log)
+    config = TrainConfig(encoder=encoder)
+    mentions = training_mentions(schema, sidecar, config, recognizer, log) if recognizer and model is None else None
+    artifact, where = ensure_model(schema, sidecar, config, model_dir=model, device=device, mentions=mentions, log=log)
     if log:
         log.debug(f"model: {where}")
     tkre = TkreScorer(artifact, device=device, batch_size=batch_size)

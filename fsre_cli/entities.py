@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
 
 from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
 from fsre_cli.errors import FsreError, ModelMissingError, UsageError
-from fsre_cli.schema import Schema
+from fsre_cli.schema import Schema, Span
 
 if TYPE_CHECKING:  # pragma: no cover
     import stanza
@@ -235,6 +235,25 @@ class EntityRecognizer:
         """Load the NER pipeline now, so a missing model is reported before minutes of work."""
         if self.entities != "given":
             self._get_ner()
+
+    def example_mentions(self, texts: Iterable[str]) -> dict[str, list[Span]] | None:
+        """Schema-typed NER mentions of the example sentences, so that training draws its NOTA pairs
+        from the entities extraction will pair up. None when this recognizer never runs NER
+        (entities=given) or no NER model is installed: training then guesses name-like spans."""
+        if self.entities == "given":
+            return None
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return None
+        try:
+            self._get_ner()
+        except ModelMissingError:
+            return None
+        docs = [Document(id=f"example-{i}", text=t) for i, t in enumerate(unique)]
+        out: dict[str, list[Span]] = {}
+        for doc, sentences in self.process(docs):
+            out[doc.text] = [Span(m.start, m.end, m.type, m.text) for s in sentences for m in s.mentions]
+        return out
 
     def process(self, docs: Iterable[Document]) -> Iterator[tuple[Document, list[Sentence]]]:
         """Each document with its sentences and mentions, in input order, processed in bulk batches."""

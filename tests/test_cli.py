@@ -114,6 +114,25 @@ def test_extract_prototype_given_entities_offsets_round_trip(workdir: Path) -> N
 
 
 @pytest.mark.slow
+def test_train_takes_nota_pairs_from_stanza_and_extract_finds_that_model(workdir: Path, tiny_ner_model: Path,
+                                                                         tmp_path: Path) -> None:
+    env = {"FSRE_CACHE_DIR": str(tmp_path / "cache"), "FSRE_NER_MODEL": str(tiny_ner_model)}
+    trained = fsre("train", str(workdir / "s.yaml"), env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert "NOTA pairs from known entity mentions" in trained.stderr
+    (model_dir,) = (tmp_path / "cache" / "models").iterdir()
+    meta = json.loads((model_dir / "fsre.json").read_text())
+    assert meta["train"]["negatives_from"] == "known mentions"
+    text = "Alice Smith works for Acme Corp.  She was born in Paris.\n\nBob Jones joined Globex in London."
+    out = fsre("extract", "-", "--schema", str(workdir / "s.yaml"), stdin=text, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "training a model" not in out.stderr  # the same example mentions, so the same cache key
+    given = fsre("train", str(workdir / "s.yaml"), "--entities", "given", "--epochs", "2", "--mslm-epochs", "1",
+                 "--scl-epochs", "1", env=env)
+    assert given.returncode == 0 and "NOTA pairs from name-like spans" in given.stderr
+
+
+@pytest.mark.slow
 def test_extract_stdin_with_stanza_test_model(workdir: Path, tiny_ner_model: Path) -> None:
     text = "Alice Smith works for Acme Corp.  She was born in Paris.\n\nBob Jones joined Globex in London."
     out = fsre("extract", "-", "--schema", str(workdir / "s.yaml"), "--method", "prototype", "--min-score", "-1",

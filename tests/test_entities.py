@@ -284,3 +284,20 @@ def test_auto_mode_with_all_entities_given_never_loads_ner(stanza_schema, tmp_pa
     [(_, sentences)] = list(rec.process([Document("g", text, [span(text, "Hooli", "ORG")])]))
     assert [m.text for m in sentences[0].mentions] == ["Hooli"]
     assert not rec.ner_loaded
+
+
+@pytest.mark.slow
+def test_example_mentions_give_training_real_entities(tiny_recognizer, stanza_schema, tmp_path):
+    texts = [e.text for e in stanza_schema.examples] + ["Bob Jones joined Globex in Paris."]
+    mentions = tiny_recognizer.example_mentions(texts + texts[:1])  # duplicates are processed once
+    assert list(mentions) == texts
+    found = {(m.text, m.type) for m in mentions[texts[-1]]}
+    assert {("Bob Jones", "PERSON"), ("Globex", "ORG"), ("Paris", "PLACE")} <= found
+    assert ("Alice Smith", "PERSON") in {(m.text, m.type) for m in mentions[texts[0]]}
+    for text, spans in mentions.items():
+        assert all(text[m.start:m.end] == m.text for m in spans)  # offsets into the example text
+    # no NER: training falls back to guessed spans, without an error
+    assert EntityRecognizer(stanza_schema, entities="given").example_mentions(texts) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert EntityRecognizer(stanza_schema, stanza_dir=str(empty)).example_mentions(texts) is None

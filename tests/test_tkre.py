@@ -240,3 +240,25 @@ def test_threshold_is_calibrated_on_heldout_scores_below_any_fixed_grid() -> Non
     assert f1 == pytest.approx(0.8) and threshold == pytest.approx(0.2)  # all three: 2 right of 3 predicted
     assert calibrate_threshold(probs, [0, 0, 0, 0, 0]) == (0.5, 0.0)  # no positives: nothing to calibrate on
     assert calibrate_threshold(torch.tensor([[0.9, 0.1, 0.0]]), [2]) == (0.5, 0.0)  # never right
+
+
+def test_known_mentions_never_turn_a_labelled_pair_into_nota(toy_schema) -> None:
+    from fsre_cli.schema import Span
+    from fsre_cli.tkre.data import build_instances
+
+    ex = next(e for e in toy_schema.examples if e.relation == "founded_by")
+    # an NER mention that overlaps the labelled head with other boundaries, plus a real other entity
+    wider = Span(ex.head.start, ex.head.end + 1, ex.head.type, ex.text[ex.head.start:ex.head.end + 1])
+    other = next((Span(i, i + 2, "PERSON", ex.text[i:i + 2]) for i in range(len(ex.text) - 2)
+                  if not (i < ex.head.end + 1 and ex.head.start < i + 2) and not (i < ex.tail.end and ex.tail.start < i + 2)))
+    mentions = {ex.text: [wider, other]}
+    instances = [i for i in build_instances([ex], toy_schema, mentions=mentions, negatives_per_example=None)
+                 if i.label is None and i.pair.text == ex.text]
+    heads = {(i.pair.head_start, i.pair.head_end) for i in instances} | {(i.pair.tail_start, i.pair.tail_end) for i in instances}
+    assert (wider.start, wider.end) not in heads  # replaced by the labelled span itself
+    # (the context-swap negative reuses the labelled spans, but with types the relation does not allow)
+    positive = (ex.head.start, ex.head.end, ex.head.type, ex.tail.start, ex.tail.end, ex.tail.type)
+    assert positive not in {(i.pair.head_start, i.pair.head_end, i.pair.head_type,
+                             i.pair.tail_start, i.pair.tail_end, i.pair.tail_type) for i in instances}
+    fp = resolve_encoder(None).fingerprint
+    assert cache_key(toy_schema, None, TrainConfig(), fp) != cache_key(toy_schema, None, TrainConfig(), fp, mentions)

@@ -26,8 +26,6 @@ trained and scored once per seed and K.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -314,13 +312,6 @@ def training_mentions(sentences: Sequence[LabeledSentence], schema: Schema,
             for s in sentences if s.text in texts}
 
 
-def _mentions_hash(mentions: Mapping[str, Sequence[Span]] | None) -> str:
-    if not mentions:
-        return "none"
-    data = sorted((t, [(m.start, m.end, m.type) for m in ms]) for t, ms in mentions.items())
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
-
-
 def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str,
                   mentions: Mapping[str, Sequence[Span]] | None = None) -> tuple[Any, float]:
     """A trained artifact and its training seconds; with `ctx.cache_models` it is read from / saved to
@@ -333,9 +324,7 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
     directory = None
     if ctx.cache_models:
         source = resolve_encoder(config.encoder or schema.encoder)
-        key = cache_key(schema, sidecar, config, source.fingerprint)
-        if mentions:
-            key = hashlib.sha256(f"{key}/{_mentions_hash(mentions)}".encode()).hexdigest()[:24]
+        key = cache_key(schema, sidecar, config, source.fingerprint, mentions)
         directory = cached_model_dir(key)
         if (directory / "fsre.json").exists():
             artifact = load_artifact(directory, ctx.device)

@@ -132,6 +132,14 @@ def known_mention_negatives(ex: Example, schema: Schema, mentions: Sequence[Span
     return out
 
 
+def with_labelled_spans(mentions: Sequence[Span], labelled: Sequence[Span]) -> list[Span]:
+    """The example's own head and tail spans, plus the known mentions that overlap none of them.
+    An NER mention such as "Apple Inc." around a labelled "Apple" would otherwise pair up as a
+    NOTA copy of a positive pair."""
+    own = list({(s.start, s.end): s for s in labelled}.values())
+    return own + [m for m in mentions if not any(_overlaps((m.start, m.end), (s.start, s.end)) for s in own)]
+
+
 def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
                     mentions: Mapping[str, Sequence[Span]] | None = None,
                     negatives_per_example: int | None = 4) -> list[Instance]:
@@ -146,10 +154,15 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
     for ex in examples:
         labelled_by_text.setdefault(ex.text, set()).add((ex.head.start, ex.head.end, ex.tail.start, ex.tail.end))
     instances = [Instance(example_pair(ex), ex.relation, ex.text, ex.source) for ex in examples]
+    labelled_spans: dict[str, list[Span]] = {}
+    for ex in examples:
+        labelled_spans.setdefault(ex.text, []).extend([ex.head, ex.tail])
     seen_neg: set[tuple] = set()
     for ex in examples:
         swapped = context_swap_negative(ex, schema, rng)
         known = (mentions or {}).get(ex.text)
+        if known is not None:
+            known = with_labelled_spans(known, labelled_spans[ex.text])
         if known is not None:
             in_sentence = known_mention_negatives(ex, schema, known, labelled_by_text[ex.text])
         else:

@@ -65,8 +65,10 @@ def sidecar_hash(sidecar: Sidecar | None) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, encoder_fingerprint: str) -> str:
-    """A hash of everything that determines the model: schema, sidecar data, encoder, knobs."""
+def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, encoder_fingerprint: str,
+              mentions: Mapping[str, Sequence[Span]] | None = None) -> str:
+    """A hash of everything that determines the model: schema, sidecar data, encoder, knobs, and
+    the example sentences' known mentions (they decide the NOTA pairs)."""
     payload = {
         "schema": schema.content_hash(),
         "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
@@ -74,7 +76,14 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
         "config": config.to_dict(),
         "format": 2,  # 2: thresholds calibrated on held-out scores, not a 0.05 grid
     }
+    if mentions:
+        payload["mentions"] = mentions_hash(mentions)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def mentions_hash(mentions: Mapping[str, Sequence[Span]]) -> str:
+    data = sorted((text, sorted((m.start, m.end, m.type) for m in spans)) for text, spans in mentions.items())
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 
 def _seed_everything(seed: int) -> None:
@@ -222,12 +231,13 @@ def train_model(
         "heldout": {"instances": len(heldout), "f1": best_f1 if held_pairs else None, "best_epoch": best_epoch,
                     "scores": heldout_scores},
         "train": {"instances": len(train_set), "positives": sum(1 for i in train_set if i.label),
-                  "examples": len(examples)},
+                  "examples": len(examples),
+                  "negatives_from": "known mentions" if mentions else "name-like spans"},
         "encoder": {"name": source.name, "fingerprint": source.fingerprint},
         "config": config.to_dict(),
         "schema": {"name": schema.name, "hash": schema.content_hash(), "relations": _relation_signature(schema)},
         "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
-        "cache_key": cache_key(schema, sidecar, config, source.fingerprint),
+        "cache_key": cache_key(schema, sidecar, config, source.fingerprint, mentions),
         "fsre_version": __version__,
         "seconds": round(time.time() - started, 1),
     }
@@ -305,10 +315,12 @@ def ensure_model(
     device: str = "cpu",
     train_if_missing: bool = True,
     force: bool = False,
+    mentions: Mapping[str, Sequence[Span]] | None = None,
     log=None,
 ) -> tuple[Artifact, str]:
     """The model for this schema: `model_dir` if given, else the cached one for the cache key,
-    else a freshly trained one (saved to the cache). Returns it with where it came from."""
+    else a freshly trained one (saved to the cache). Returns it with where it came from.
+    `mentions`: the example sentences' entity mentions (see `train_model`)."""
     from pathlib import Path
 
     from fsre_cli.errors import UsageError
@@ -321,26 +333,27 @@ def ensure_model(
                 log.warn(warning)
         return artifact, model_dir
     source = resolve_encoder(config.encoder or schema.encoder)
-    key = cache_key(schema, sidecar, config, source.fingerprint)
+    key = cache_key(schema, sidecar, config, source.fingerprint, mentions)
     directory = cached_model_dir(key)
     if (directory / "fsre.json").exists() and not force:
         return load_artifact(directory, device), str(directory)
     if not train_if_missing:
         raise UsageError(f"no trained model for schema {schema.name!r}; run: fsre train {schema.path or 'SCHEMA'}")
-    result = train_with_progress(schema, sidecar, config, device=device, log=log)
+    result = train_with_progress(schema, sidecar, config, device=device, mentions=mentions, log=log)
     save_artifact(result.artifact, directory)
     return result.artifact, str(directory)
 
 
 def train_with_progress(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, *, device: str = "cpu",
-                        log=None) -> TrainResult:
+                        mentions: Mapping[str, Sequence[Span]] | None = None, log=None) -> TrainResult:
     """Train with a progress bar per stage (stderr, terminals only) and a summary line."""
     from contextlib import ExitStack
 
     if log is None:
-        return train_model(schema, sidecar, config, device=device)
+        return train_model(schema, sidecar, config, device=device, mentions=mentions)
     log.info(f"training a model for schema {schema.name!r} ({len(schema.relations)} relations, "
-             f"{len(schema.examples)} examples{', + synthetic' if sidecar and sidecar.examples and config.use_synthetic else ''})")
+             f"{len(schema.examples)} examples{', + synthetic' if sidecar and sidecar.examples and config.use_synthetic else ''}; "
+             f"NOTA pairs from {'known entity mentions' if mentions else 'name-like spans'})")
     with ExitStack() as stack:
         bars: dict[str, object] = {}
 
@@ -349,7 +362,7 @@ def train_with_progress(schema: Schema, sidecar: Sidecar | None, config: TrainCo
                 bars[stage] = stack.enter_context(log.progress(f"  {stage:9}", total=total))
             bars[stage].update(completed=done)
 
-        result = train_model(schema, sidecar, config, device=device, on_progress=on_progress)
+        result = train_model(schema, sidecar, config, device=device, on_progress=on_progress, mentions=mentions)
     held = result.artifact.meta["heldout"]
     f1 = f"{held['f1']:.2f}" if held["f1"] is not None else "n/a"
     log.info(f"trained in {result.seconds:.0f}s; threshold {result.artifact.threshold:.3g}, "
