@@ -110,12 +110,14 @@ def fewrel(
 def _labeled_table(result: dict[str, Any], log: Log) -> None:
     rows = []
     for r in result["summary"]:
-        pps = f"{r['pairs_per_second']['mean']:.0f}" if "pairs_per_second" in r else "—"
+        speed = r["pairs_per_second"]["mean"] if "pairs_per_second" in r else None
+        pps = "—" if speed is None else f"{speed:.1f}" if speed < 10 else f"{speed:.0f}"
         train = f"{r['train_seconds']['mean']:.0f}" if "train_seconds" in r else "—"
+        routed = f"{100 * r['routed_fraction']['mean']:.0f}%" if "routed_fraction" in r else "—"
         rows.append([r["dataset"], str(r["k"]), r["variant"], _ok(r, "f1"), _ok(r, "precision"), _ok(r, "recall"),
-                     pps, train, "skipped" if r.get("skipped") and not r["seeds"] else str(len(r["seeds"]))])
+                     pps, train, routed, "skipped" if r.get("skipped") and not r["seeds"] else str(len(r["seeds"]))])
     _table(f"{result['benchmark']}: micro-F1 without NOTA (%), mean ± std over seeds",
-           ["dataset", "K", "method", "F1", "P", "R", "pairs/s", "train s", "seeds"], rows, log)
+           ["dataset", "K", "method", "F1", "P", "R", "pairs/s", "train s", "to LLM", "seeds"], rows, log)
     for note in result["notes"]:
         log.info(f"note: {note}")
 

@@ -453,7 +453,7 @@ def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list
         done = [r for r in by[key] if "skipped" not in r]
         row: dict[str, Any] = dict(zip(group, key))
         row["seeds"] = [r["seed"] for r in done]
-        for metric in ("f1", "precision", "recall", "pairs_per_second", "train_seconds"):
+        for metric in ("f1", "precision", "recall", "pairs_per_second", "train_seconds", "routed_fraction"):
             vals = [r[metric] for r in done if r.get(metric) is not None]
             if vals:
                 row[metric] = aggregate(vals)
