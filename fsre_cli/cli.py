@@ -377,7 +377,9 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
         if not schema.examples:
             raise UsageError("--method prototype needs examples in the schema")
         embedder = PairEmbedder.load(encoder or schema.encoder, device=device, batch_size=batch_size)
-        return PrototypeScorer(schema, embedder, examples=schema.examples + (sidecar.examples if sidecar else []))
+        examples = schema.examples + (sidecar.examples if sidecar else [])
+        mentions = recognizer.example_mentions([e.text for e in examples]) if recognizer else None
+        return PrototypeScorer(schema, embedder, examples=examples, mentions=mentions)
     if method in ("qa4re", "cascade"):
         from fsre_cli.llm.client import LLMClient, LLMConfig
         from fsre_cli.qa4re import QA4REScorer
