@@ -198,7 +198,7 @@ def train(
     """
     from fsre_cli.tkre.artifact import save_artifact
     from fsre_cli.tkre.encoder import pick_device
-    from fsre_cli.tkre.train import ensure_model
+    from fsre_cli.tkre.train import ensure_model, example_mentions
 
     log = Log(quiet=quiet)
     _threads()
@@ -216,7 +216,7 @@ def train(
 
     recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
                                   entities=entities, use_gpu=device == "cuda")
-    mentions = training_mentions(schema, sidecar, config, recognizer, log)
+    mentions = example_mentions(schema, sidecar, config, recognizer)
     artifact, where = ensure_model(schema, sidecar, config, device=pick_device(device), force=force,
                                    mentions=mentions, log=log)
     log.info(f"model: {where}")
@@ -338,22 +338,6 @@ def extract(
             raise typer.Exit(1)
 
 
-def training_mentions(schema, sidecar, config, recognizer, log: Log | None = None):
-    """The entity mentions of every sentence training will use (examples, and synthetic ones when
-    the config takes them), from the recognizer's NER; None without NER (see `example_mentions`)."""
-    texts = [e.text for e in schema.examples]
-    if sidecar is not None and config.use_synthetic:
-        texts += [e.text for e in sidecar.examples]
-    mentions = recognizer.example_mentions(texts)
-    if log:
-        if mentions is None:
-            log.debug("training NOTA pairs: name-like spans (no Stanza NER here)")
-        else:
-            log.debug(f"training NOTA pairs: {sum(map(len, mentions.values()))} Stanza mentions in "
-                      f"{len(mentions)} example sentences")
-    return mentions
-
-
 def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, device: str = "auto",
                  cascade_band=None, cascade_route: float = 0.15, llm_model=None, no_cache=False,
                  batch_size: int = 64, recognizer=None, log: Log | None = None):
@@ -389,12 +373,12 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
         if method == "qa4re":
             return qa
     from fsre_cli.tkre.scorer import TkreScorer
-    from fsre_cli.tkre.train import TrainConfig, ensure_model
+    from fsre_cli.tkre.train import TrainConfig, ensure_model, example_mentions
 
     if not schema.examples:
         raise UsageError(f"--method {method} needs examples in the schema; use --method qa4re for zero-shot")
     config = TrainConfig(encoder=encoder)
-    mentions = training_mentions(schema, sidecar, config, recognizer, log) if recognizer and model is None else None
+    mentions = example_mentions(schema, sidecar, config, recognizer) if recognizer and model is None else None
     artifact, where = ensure_model(schema, sidecar, config, model_dir=model, device=device, mentions=mentions, log=log)
     if log:
         log.debug(f"model: {where}")

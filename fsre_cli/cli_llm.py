@@ -116,15 +116,14 @@ def synth_command(
 def _classifier_verifier(schema_path: Path):
     """The verifier of `--verify`: the schema's model trained on its real examples only
     (cached like any model; trained now when missing)."""
-    from fsre_cli.cli import training_mentions
     from fsre_cli.entities import EntityRecognizer
     from fsre_cli.schema import load_schema
     from fsre_cli.tkre.scorer import TkreScorer, example_verifier
-    from fsre_cli.tkre.train import TrainConfig, ensure_model
+    from fsre_cli.tkre.train import TrainConfig, ensure_model, example_mentions
 
     log = Log()
     schema, config = load_schema(schema_path), TrainConfig(use_synthetic=False)
-    mentions = training_mentions(schema, None, config, EntityRecognizer(schema), log)
+    mentions = example_mentions(schema, None, config, EntityRecognizer(schema))
     artifact, _ = ensure_model(schema, None, config, mentions=mentions, log=log)
     return example_verifier(TkreScorer(artifact))
 

@@ -116,6 +116,21 @@ def _pretrain_items(
     return items
 
 
+def training_examples(schema: Schema, sidecar: Sidecar | None, config: TrainConfig) -> list[Example]:
+    """The examples training reads: the schema's, plus the sidecar's when the config takes them."""
+    examples = list(schema.examples)
+    if config.use_synthetic and sidecar is not None:
+        examples += [e for e in sidecar.examples if e.relation in schema.relations]
+    return examples
+
+
+def example_mentions(schema: Schema, sidecar: Sidecar | None, config: TrainConfig,
+                     recognizer) -> dict[str, list[Span]] | None:
+    """The recognizer's entity mentions in every sentence training reads (its NOTA pairs), or
+    None without NER (see `EntityRecognizer.example_mentions`)."""
+    return recognizer.example_mentions([e.text for e in training_examples(schema, sidecar, config)])
+
+
 def train_model(
     schema: Schema,
     sidecar: Sidecar | None = None,
@@ -134,9 +149,7 @@ def train_model(
     tokenizer = load_tokenizer(source)
     mlm = load_masked_lm(source).to(device)
     relations = list(schema.relations)
-    examples = list(schema.examples)
-    if config.use_synthetic and sidecar is not None:
-        examples += [e for e in sidecar.examples if e.relation in schema.relations]
+    examples = training_examples(schema, sidecar, config)
     if not examples:
         from fsre_cli.errors import UsageError
 
