@@ -276,7 +276,7 @@ def extract(
     `fsre extract docs.jsonl --schema s.yaml --entities given`
     """
     from fsre_cli.entities import EntityRecognizer
-    from fsre_cli.inputs import InputReport, expand_paths, read_documents
+    from fsre_cli.inputs import InputReport, StreamFeed, expand_paths, read_documents
     from fsre_cli.outputs import TripleWriter
     from fsre_cli.pipeline import ExtractStats, extract_triples
 
@@ -303,13 +303,19 @@ def extract(
     writer = TripleWriter(output, resume=resume)
     report = InputReport()
     stats = ExtractStats()
-    docs = (d for d in read_documents(sources, report, warn=log.warn, input_format=input_format)
+    # stdin is read ahead by a thread; when it pauses, the batches held so far are scored
+    # and written, so a slow stream (tail -f) gets its triples without waiting for more
+    feed = StreamFeed(sys.stdin) if "-" in sources else None
+    stream_paused = feed.paused if feed else None
+    docs = (d for d in read_documents(sources, report, warn=log.warn, input_format=input_format, stdin=feed)
             if not writer.is_done(d.id))
+    sentences = recognizer.process(docs, flush_when=stream_paused)
+    flush_when = (lambda: recognizer.holding == 0 and feed.paused()) if feed else None
     last_id: str | None = None
     try:
         with log.progress("extracting", total=None) as bar:
-            for doc, triples in extract_triples(recognizer.process(docs), schema, scorer,
-                                                min_score=min_score, stats=stats):
+            for doc, triples in extract_triples(sentences, schema, scorer, min_score=min_score,
+                                                stats=stats, flush_when=flush_when):
                 if last_id is not None and doc.id != last_id:
                     writer.finish_document(last_id)
                     bar.advance()

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
 from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
 from fsre_cli.errors import FsreError, ModelMissingError, UsageError
@@ -219,6 +219,7 @@ class EntityRecognizer:
         self.use_gpu = use_gpu
         self._splitter: _Pipe | None = None
         self._ner: _Pipe | None = None
+        self.holding = 0  # documents of the current batch processed but not yet handed on
 
     @property
     def stanza_dir(self) -> str:
@@ -255,10 +256,18 @@ class EntityRecognizer:
             out[doc.text] = [Span(m.start, m.end, m.type, m.text) for s in sentences for m in s.mentions]
         return out
 
-    def process(self, docs: Iterable[Document]) -> Iterator[tuple[Document, list[Sentence]]]:
-        """Each document with its sentences and mentions, in input order, processed in bulk batches."""
-        for batch in self._batches(docs):
-            yield from zip(batch, self._process_batch(batch))
+    def process(self, docs: Iterable[Document], *,
+                flush_when: Callable[[], bool] | None = None) -> Iterator[tuple[Document, list[Sentence]]]:
+        """Each document with its sentences and mentions, in input order, processed in bulk batches.
+
+        `flush_when` (e.g. `StreamFeed.paused`) ends a batch early when it returns true, so a
+        paused stream's documents are processed now instead of after more input."""
+        for batch in self._batches(docs, flush_when):
+            results = self._process_batch(batch)
+            for i, item in enumerate(zip(batch, results)):
+                self.holding = len(batch) - i - 1
+                yield item
+        self.holding = 0
 
     def sentences(self, doc: Document) -> list[Sentence]:
         """Sentences and mentions of one document (convenience; `process` is the bulk path)."""
@@ -278,13 +287,15 @@ class EntityRecognizer:
         return True
 
     # ------------------------------------------------------------------ batching
-    def _batches(self, docs: Iterable[Document]) -> Iterator[list[Document]]:
+    def _batches(self, docs: Iterable[Document],
+                 flush_when: Callable[[], bool] | None = None) -> Iterator[list[Document]]:
         batch: list[Document] = []
         chars = 0
         for doc in docs:
             batch.append(doc)
             chars += len(doc.text)
-            if len(batch) >= self.batch_size or chars >= self.max_batch_chars:
+            if (len(batch) >= self.batch_size or chars >= self.max_batch_chars
+                    or (flush_when is not None and flush_when())):
                 yield batch
                 batch, chars = [], 0
         if batch:

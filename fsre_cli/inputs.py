@@ -3,13 +3,18 @@
 Bad inputs (missing, unreadable, binary, not UTF-8, empty) are reported on
 stderr and skipped; `InputReport` counts them so the CLI can summarise and exit
 non-zero. Large text files are read in paragraph-aligned chunks, so memory stays
-bounded whatever the file size.
+bounded whatever the file size. Stdin is read by a `StreamFeed`, which also tells
+the pipeline when the stream has paused, so `tail -f log | fsre extract -` writes
+triples as documents arrive instead of after a full batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import queue
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TextIO
@@ -30,6 +35,60 @@ class InputReport:
         self.skipped.append((source, reason))
         if warn:
             warn(f"skipping {source}: {reason}")
+
+
+class StreamFeed:
+    """The lines of a stream, read ahead by a daemon thread.
+
+    `paused()` is true when no line arrives within `pause_seconds`: the producer (a
+    `tail -f`, a slow process) has stopped for now, and whoever batches documents
+    should hand on what it holds rather than wait for more. The grace period keeps a
+    fast pipe (`cat big.txt |`) from looking paused between two reads. Lines come out
+    in order; a read error is raised in the consumer, where it would have been raised
+    without the thread."""
+
+    _END = object()
+    _NOTHING = object()
+
+    def __init__(self, stream: TextIO, *, pause_seconds: float = 0.2, read_ahead: int = 4096) -> None:
+        self.pause_seconds = pause_seconds
+        self._lines: queue.Queue = queue.Queue(read_ahead)
+        self._next: object = self._NOTHING  # a line taken off the queue by paused(), not yet consumed
+        threading.Thread(target=self._pump, args=(stream,), name="fsre-stdin", daemon=True).start()
+
+    def _pump(self, stream: TextIO) -> None:
+        try:
+            for line in stream:
+                self._lines.put(line)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            self._lines.put(_ReadError(exc))
+        self._lines.put(self._END)
+
+    def paused(self) -> bool:
+        if self._next is self._NOTHING:
+            try:
+                self._next = self._lines.get(timeout=self.pause_seconds)
+            except queue.Empty:
+                return True
+        return False
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            if self._next is self._NOTHING:
+                item = self._lines.get()
+            else:
+                item, self._next = self._next, self._NOTHING
+            if item is self._END:
+                self._next = item  # later iterations end too
+                return
+            if isinstance(item, _ReadError):
+                raise item.exc
+            yield item  # type: ignore[misc]
+
+
+@dataclass
+class _ReadError:
+    exc: BaseException
 
 
 def expand_paths(args: Iterable[str], glob: str = "*.txt", files_from: str | None = None,
@@ -59,17 +118,23 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
                    stdin: TextIO | None = None, input_format: str = "auto",
                    chunk_chars: int = CHUNK_CHARS) -> Iterator[Document]:
     """Yield documents from each source in order. `input_format`: auto (by extension; for
-    stdin by its first character), text, or jsonl."""
+    stdin by its first character), text, or jsonl. Pass a `StreamFeed` as `stdin` to
+    learn when the stream pauses; text read from stdin is then cut into a document
+    chunk at each pause."""
     for source in sources:
         if source == "-":
-            stream = stdin or sys.stdin
-            head = stream.read(1)
-            fmt = input_format if input_format != "auto" else ("jsonl" if head == "{" else "text")
-            rest = _prepend(head, stream)
-            if fmt == "jsonl":
-                yield from _jsonl_documents(rest, "<stdin>", report, warn)
-            else:
-                yield from _text_documents(rest, "-", report, warn, chunk_chars)
+            feed = stdin if isinstance(stdin, StreamFeed) else StreamFeed(stdin or sys.stdin)
+            lines = iter(feed)
+            first = next(lines, "")
+            fmt = input_format if input_format != "auto" else ("jsonl" if first[:1] == "{" else "text")
+            rest = itertools.chain([first], lines)
+            try:
+                if fmt == "jsonl":
+                    yield from _jsonl_documents(rest, "<stdin>", report, warn)
+                else:
+                    yield from _streamed_text_documents(rest, "-", report, warn, chunk_chars, feed.paused)
+            except UnicodeDecodeError as exc:
+                report.skip("<stdin>", f"not UTF-8 text (byte {exc.start} of a chunk: {exc.reason})", warn)
             continue
         path = Path(source)
         problem = _check_file(path)
@@ -87,28 +152,6 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
             report.skip(source, f"not UTF-8 text (byte {exc.start} of a chunk: {exc.reason})", warn)
         except OSError as exc:
             report.skip(source, f"cannot read: {exc.strerror or exc}", warn)
-
-
-class _prepend:
-    """A text stream with one already-read prefix put back."""
-
-    def __init__(self, prefix: str, stream: TextIO) -> None:
-        self.prefix, self.stream = prefix, stream
-
-    def read(self, n: int = -1) -> str:
-        if self.prefix:
-            head, self.prefix = self.prefix, ""
-            if n is None or n < 0:
-                return head + self.stream.read()
-            return head + self.stream.read(max(0, n - len(head)))
-        return self.stream.read(n)
-
-    def __iter__(self) -> Iterator[str]:
-        first = self.prefix + (self.stream.readline() if self.prefix else "")
-        self.prefix = ""
-        if first:
-            yield first
-        yield from self.stream
 
 
 def _check_file(path: Path) -> str | None:
@@ -138,13 +181,7 @@ def _text_documents(stream, source: str, report: InputReport, warn, chunk_chars:
         block = stream.read(chunk_chars)
         buffer += block
         if not block or len(buffer) >= chunk_chars:
-            if block:
-                cut = buffer.rfind("\n\n", 0, chunk_chars)
-                if cut < chunk_chars // 4:
-                    cut = buffer.rfind("\n", 0, chunk_chars)
-                cut = len(buffer) if cut < 0 else cut + 1
-            else:
-                cut = len(buffer)
+            cut = _chunk_end(buffer, chunk_chars) if block else len(buffer)
             piece, buffer = buffer[:cut], buffer[cut:]
             if piece.strip():
                 yield Document(source, piece, None, offset)
@@ -156,6 +193,40 @@ def _text_documents(stream, source: str, report: InputReport, warn, chunk_chars:
         report.skip(source, "empty", warn)
     else:
         report.documents += 1
+
+
+def _streamed_text_documents(lines: Iterable[str], source: str, report: InputReport, warn,
+                              chunk_chars: int, paused: Callable[[], bool]) -> Iterator[Document]:
+    """Like `_text_documents` for a stream read line by line: a chunk also ends where the
+    stream pauses, so its sentences are scored without waiting for more input."""
+    offset = 0
+    buffer = ""
+    yielded = False
+    for line in itertools.chain(lines, [None]):
+        if line is not None:
+            buffer += line
+            if len(buffer) < chunk_chars and not paused():
+                continue
+        while buffer and (line is None or paused() or len(buffer) >= chunk_chars):
+            cut = _chunk_end(buffer, chunk_chars) if len(buffer) > chunk_chars else len(buffer)
+            piece, buffer = buffer[:cut], buffer[cut:]
+            if piece.strip():
+                yield Document(source, piece, None, offset)
+                yielded = True
+            offset += len(piece)
+    if not yielded:
+        report.skip(source, "empty", warn)
+    else:
+        report.documents += 1
+
+
+def _chunk_end(buffer: str, chunk_chars: int) -> int:
+    """Where a chunk ends: after a blank line, else after a line; a buffer without line
+    breaks stays whole rather than cut mid-word."""
+    cut = buffer.rfind("\n\n", 0, chunk_chars)
+    if cut < chunk_chars // 4:
+        cut = buffer.rfind("\n", 0, chunk_chars)
+    return len(buffer) if cut < 0 else cut + 1
 
 
 def _jsonl_documents(lines: Iterable[str], source: str, report: InputReport, warn) -> Iterator[Document]:

@@ -2,13 +2,14 @@
 
 Candidate pairs of many documents are scored together (`batch_pairs`), so the
 encoder runs on full, length-sorted batches; results come back per document, in
-input order, with offsets into the original document text.
+input order, with offsets into the original document text. `flush_when` scores a
+partial batch when the input pauses (a stream), so output keeps up with input.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from fsre_cli.candidates import document_candidates
 from fsre_cli.documents import Candidate, Document, Mention, Sentence, Triple
@@ -47,6 +48,7 @@ def extract_triples(
     min_score: float | None = None,
     batch_pairs: int = 512,
     stats: ExtractStats | None = None,
+    flush_when: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Document, list[Triple]]]:
     """Score every candidate pair; yield each document (or chunk) with its triples."""
     stats = stats if stats is not None else ExtractStats()
@@ -86,7 +88,7 @@ def extract_triples(
         stats.per_document[doc.id] = stats.per_document.get(doc.id, 0) + len(cands)
         pending.append((doc, base, cands))
         n_pending += len(cands)
-        if n_pending >= batch_pairs:
+        if n_pending >= batch_pairs or (flush_when is not None and flush_when()):
             yield from flush()
             n_pending = 0
     yield from flush()

@@ -221,3 +221,39 @@ def test_ctrl_c_exits_130_keeps_finished_documents_and_resume_continues(workdir:
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(docs) - len(finished)} documents" in resumed.stderr  # finished documents are not redone
     assert {json.loads(line)["doc"] for line in out.read_text().splitlines()} == {f"d{i}" for i in range(len(docs))}
+
+
+@pytest.mark.slow
+def test_extract_from_a_paused_stream_writes_each_document_without_waiting_for_more(workdir: Path) -> None:
+    """`tail -f docs.jsonl | fsre extract -`: a document's triples come out while stdin stays open."""
+    import queue
+    import threading
+
+    args = [sys.executable, "-m", "fsre_cli", "extract", "-", "--schema", str(workdir / "s.yaml"),
+            "--method", "prototype", "--min-score", "0"]
+    env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1"}
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=ROOT)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    seen: set[str] = set()
+
+    def wait_for(until: str) -> None:
+        while until not in seen:
+            try:
+                seen.add(json.loads(lines.get(timeout=300))["doc"])
+            except queue.Empty:
+                proc.kill()
+                pytest.fail(f"no triple for {until} while stdin stayed open: {proc.stderr.read()}")
+
+    try:
+        for doc_id in ("s1", "s2"):
+            proc.stdin.write(json.dumps({**DOC, "id": doc_id}) + "\n")
+            proc.stdin.flush()
+            wait_for(doc_id)  # its triples are out while stdin is still open
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0
+        assert "2 documents" in proc.stderr.read()
+    finally:
+        proc.kill()

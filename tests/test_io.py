@@ -10,7 +10,7 @@ import pytest
 
 from fsre_cli.documents import Mention, Triple
 from fsre_cli.errors import UsageError
-from fsre_cli.inputs import InputReport, expand_paths, read_documents
+from fsre_cli.inputs import InputReport, StreamFeed, expand_paths, read_documents
 from fsre_cli.outputs import TripleWriter
 
 
@@ -46,6 +46,57 @@ def test_files_from_and_stdin(tmp_path: Path) -> None:
     assert docs[0].id == "d1" and docs[0].text == "From JSONL."
     with pytest.raises(UsageError, match="--files-from"):
         expand_paths([], files_from=str(tmp_path / "missing.txt"))
+
+
+def _pipe_feed(pause_seconds: float) -> tuple[StreamFeed, "io.TextIOWrapper"]:
+    import os
+
+    read_fd, write_fd = os.pipe()
+    writer = open(write_fd, "w", encoding="utf-8")
+    return StreamFeed(open(read_fd, encoding="utf-8"), pause_seconds=pause_seconds), writer
+
+
+def _next_within(iterator, seconds: float = 10.0):
+    """next(iterator), failing the test instead of hanging when it blocks."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: box.put(next(iterator, None)), daemon=True).start()
+    try:
+        return box.get(timeout=seconds)
+    except queue.Empty:
+        pytest.fail(f"no item within {seconds} s: the reader waits for input that is not coming")
+
+
+def test_stream_feed_tells_a_pause_from_waiting_lines() -> None:
+    feed, writer = _pipe_feed(pause_seconds=0.05)
+    lines = iter(feed)
+    writer.write("a\nb\n")
+    writer.flush()
+    assert _next_within(lines) == "a\n" and _next_within(lines) == "b\n"
+    assert feed.paused()  # nothing more came
+    feed.pause_seconds = 10.0
+    writer.write("c\n")
+    writer.flush()
+    assert not feed.paused()  # the line arrived within the grace period and is kept
+    assert _next_within(lines) == "c\n"
+    writer.close()
+    assert _next_within(lines) is None and not feed.paused()
+
+
+def test_text_from_a_stream_is_cut_where_the_stream_pauses() -> None:
+    feed, writer = _pipe_feed(pause_seconds=0.1)
+    docs = read_documents(["-"], InputReport(), stdin=feed)
+    writer.write("Ada works at Acme.\nShe lives in Paris.\n")
+    writer.flush()
+    first = _next_within(docs)
+    assert (first.id, first.text, first.offset) == ("-", "Ada works at Acme.\nShe lives in Paris.\n", 0)
+    writer.write("Bob joined Initech.\n")
+    writer.close()
+    second = _next_within(docs)
+    assert (second.id, second.text, second.offset) == ("-", "Bob joined Initech.\n", len(first.text))
+    assert _next_within(docs) is None
 
 
 def test_jsonl_documents_with_entities_and_bad_lines(tmp_path: Path) -> None:
