@@ -201,6 +201,38 @@ def _keys(records: Iterable[dict[str, Any]], mode: Mode, side: str) -> tuple[set
     return keys, n, nota, dup
 
 
+def best_threshold_f1(
+    scored: Iterable[dict[str, Any]], gold: Iterable[dict[str, Any]], mode: Mode = "exact"
+) -> tuple[float, float | None]:
+    """The highest micro-F1 (NOTA excluded) that any score threshold reaches, and that threshold.
+
+    `scored` holds each candidate pair's best relation with its `score`, whether or not the
+    scorer kept it. The threshold is tuned on the gold it is scored against, so this is a
+    diagnostic, not a result: it measures how well the scores rank pairs, apart from how
+    well the model's own threshold was calibrated. (0.0, None) when no threshold finds a
+    correct triple."""
+    gold_keys, _, _, _ = _keys(gold, mode, "gold")
+    best: dict[TripleKey, float] = {}
+    for i, rec in enumerate(scored):
+        try:
+            key = triple_key(rec, mode)
+        except ValueError as exc:
+            raise UsageError(f"scored record {i + 1}: {exc}") from None
+        if key is not None:
+            best[key] = max(float(rec["score"]), best.get(key, float("-inf")))
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    top, top_at = 0.0, None
+    tp = 0
+    for i, (key, score) in enumerate(ranked):
+        tp += key in gold_keys
+        if i + 1 < len(ranked) and ranked[i + 1][1] == score:
+            continue  # a threshold keeps all pairs of equal score or none
+        f1 = 2 * tp / (i + 1 + len(gold_keys)) if tp else 0.0
+        if f1 > top:
+            top, top_at = f1, score
+    return top, top_at
+
+
 def score_triples(
     pred: Iterable[dict[str, Any]],
     gold: Iterable[dict[str, Any]],

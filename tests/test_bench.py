@@ -210,6 +210,9 @@ def test_crossre_bench_end_to_end(tmp_path):
     (run,) = res["runs"]
     assert run["gold"] == test["gold_triples"] and run["pairs"] == test["candidates"] and run["examples"] >= 3
     assert 0 <= run["tp"] <= min(run["predicted"], run["gold"])
+    # the prototype keeps a pair when its best score reaches its threshold, one of those the sweep tries
+    assert run["f1"] <= run["best_threshold_f1"] <= 1.0
+    assert row["best_threshold_f1"]["mean"] == run["best_threshold_f1"]
 
 
 class OracleScorer:

@@ -14,6 +14,7 @@ from fsre_cli.errors import UsageError
 from fsre_cli.evaluation import (
     Confusion,
     accuracy,
+    best_threshold_f1,
     episode_accuracy,
     is_nota,
     load_triples,
@@ -223,3 +224,18 @@ def test_eval_command_json_and_table(tmp_path):
     assert isinstance(res.exception, UsageError) and "nope.jsonl: no such file" in str(res.exception)
     res = runner.invoke(_app(), ["eval", "--help"])
     assert "fsre eval pred.jsonl gold.jsonl" in res.stdout
+
+
+def test_best_threshold_f1_sweeps_score_groups() -> None:
+    def scored(doc, rel, score):
+        return {**rec(doc, rel, (0, 1), (2, 3)), "score": score}
+
+    gold = [rec("A", "r1", (0, 1), (2, 3)), rec("B", "r2", (0, 1), (2, 3)), rec("C", "r1", (0, 1), (2, 3))]
+    ranked = [scored("A", "r1", 0.9), scored("D", "r1", 0.8), scored("B", "r1", 0.7), scored("C", "r1", 0.6),
+              scored("F", "no_relation", 0.95), scored("A", "r1", 0.1)]  # NOTA ignored, a repeat keeps its max
+    # thresholds 0.9/0.8/0.7/0.6 keep 1/2/3/4 pairs with 1/1/1/2 correct of 3 gold: F1 0.5, 0.4, 0.33, 4/7
+    assert best_threshold_f1(ranked, gold) == (pytest.approx(4 / 7), 0.6)
+    # a wrong pair tied at 0.6 comes in with C: 4/8, no longer above the 0.5 at 0.9
+    assert best_threshold_f1([*ranked, scored("E", "r2", 0.6)], gold) == (pytest.approx(0.5), 0.9)
+    assert best_threshold_f1([scored("D", "r1", 0.5)], gold) == (0.0, None)
+    assert best_threshold_f1([], gold) == (0.0, None)

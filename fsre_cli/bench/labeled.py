@@ -50,7 +50,7 @@ from fsre_cli.datasets import (
 )
 from fsre_cli.documents import Candidate, Mention, Sentence
 from fsre_cli.errors import FsreError
-from fsre_cli.evaluation import score_triples
+from fsre_cli.evaluation import best_threshold_f1, score_triples
 from fsre_cli.schema import Schema, Span
 
 METHODS = ("prototype", "tkre", "qa4re", "cascade")
@@ -119,8 +119,19 @@ def prediction_records(candidates: Sequence[Candidate], predictions) -> list[dic
     ]
 
 
+def best_relation_records(candidates: Sequence[Candidate], predictions) -> list[dict[str, Any]]:
+    """Every pair's best relation and its unrounded score, kept or not (for `best_threshold_f1`)."""
+    return [
+        {"doc": c.sentence.doc_id, "relation": p.best, "score": p.best_score,
+         "head": {"start": c.head.start, "end": c.head.end, "text": c.head.text},
+         "tail": {"start": c.tail.start, "end": c.tail.end, "text": c.tail.text}}
+        for c, p in zip(candidates, predictions) if p.best is not None
+    ]
+
+
 def evaluate(scorer, test: TestSet) -> dict[str, Any]:
-    """Micro P/R/F1 (exact, NOTA excluded) and candidate pairs per second of `scorer.predict`."""
+    """Micro P/R/F1 (exact, NOTA excluded) and candidate pairs per second of `scorer.predict`.
+    For threshold-deciding scorers also the dev-tuned `best_threshold_f1`: calibration's ceiling."""
     start = time.perf_counter()
     preds = scorer.predict(test.candidates)
     seconds = time.perf_counter() - start
@@ -130,6 +141,10 @@ def evaluate(scorer, test: TestSet) -> dict[str, Any]:
            "tp": m.tp, "predicted": m.n_pred, "gold": m.n_gold, "pairs": len(test.candidates),
            "predict_seconds": round(seconds, 2),
            "pairs_per_second": round(len(test.candidates) / seconds, 1) if seconds > 0 else None}
+    if scorer.method in ("tkre", "prototype"):  # scores that a threshold turns into decisions
+        f1, threshold = best_threshold_f1(best_relation_records(test.candidates, preds), test.gold)
+        out["best_threshold_f1"] = round(f1, 6)
+        out["best_threshold"] = None if threshold is None else float(f"{threshold:.4g}")
     if getattr(scorer, "routed", None) is not None:
         out["routed_to_llm"] = scorer.routed
         out["routed_fraction"] = round(scorer.routed / len(test.candidates), 4) if test.candidates else 0.0
@@ -453,7 +468,8 @@ def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list
         done = [r for r in by[key] if "skipped" not in r]
         row: dict[str, Any] = dict(zip(group, key))
         row["seeds"] = [r["seed"] for r in done]
-        for metric in ("f1", "precision", "recall", "pairs_per_second", "train_seconds", "routed_fraction"):
+        for metric in ("f1", "precision", "recall", "pairs_per_second", "train_seconds", "routed_fraction",
+                       "best_threshold_f1"):
             vals = [r[metric] for r in done if r.get(metric) is not None]
             if vals:
                 row[metric] = aggregate(vals)
