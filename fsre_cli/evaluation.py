@@ -201,6 +201,22 @@ def _keys(records: Iterable[dict[str, Any]], mode: Mode, side: str) -> tuple[set
     return keys, n, nota, dup
 
 
+def best_cut(ranked_scores: Sequence[float], hits: Sequence[bool], n_gold: int) -> tuple[float, int]:
+    """Sweep a threshold down scores sorted high to low: the best micro-F1 and the index of the
+    last pair it keeps (-1 when none helps). `hits[i]`: pair i's relation is correct. A
+    threshold keeps every pair of a tie or none, so only the end of a tie is a cut; an equal
+    F1 further down loses to the higher threshold (fewer, surer triples)."""
+    best_f1, best_i, tp = 0.0, -1, 0
+    for i, (score, hit) in enumerate(zip(ranked_scores, hits)):
+        tp += bool(hit)
+        if i + 1 < len(ranked_scores) and ranked_scores[i + 1] == score:
+            continue
+        f1 = 2 * tp / (i + 1 + n_gold) if tp else 0.0
+        if f1 > best_f1 + 1e-12:
+            best_f1, best_i = f1, i
+    return best_f1, best_i
+
+
 def best_threshold_f1(
     scored: Iterable[dict[str, Any]], gold: Iterable[dict[str, Any]], mode: Mode = "exact"
 ) -> tuple[float, float | None]:
@@ -221,16 +237,8 @@ def best_threshold_f1(
         if key is not None:
             best[key] = max(float(rec["score"]), best.get(key, float("-inf")))
     ranked = sorted(best.items(), key=lambda kv: -kv[1])
-    top, top_at = 0.0, None
-    tp = 0
-    for i, (key, score) in enumerate(ranked):
-        tp += key in gold_keys
-        if i + 1 < len(ranked) and ranked[i + 1][1] == score:
-            continue  # a threshold keeps all pairs of equal score or none
-        f1 = 2 * tp / (i + 1 + len(gold_keys)) if tp else 0.0
-        if f1 > top:
-            top, top_at = f1, score
-    return top, top_at
+    f1, last = best_cut([score for _, score in ranked], [key in gold_keys for key, _ in ranked], len(gold_keys))
+    return (f1, ranked[last][1]) if last >= 0 else (0.0, None)
 
 
 def score_triples(

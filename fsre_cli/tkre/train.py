@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from fsre_cli import __version__
+from fsre_cli.evaluation import best_cut
 from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact
@@ -305,14 +306,7 @@ def calibrate_threshold(probs: torch.Tensor, labels: Sequence[int]) -> tuple[flo
     order = torch.argsort(rel_probs, descending=True, stable=True)
     scores = rel_probs[order].tolist()
     correct = ((rel_pred + 1 == gold) & (gold > 0))[order].tolist()
-    best_f1, best_k, hits = 0.0, -1, 0
-    for k, (score, hit) in enumerate(zip(scores, correct)):
-        hits += int(hit)
-        if k + 1 < len(scores) and scores[k + 1] == score:
-            continue  # a threshold admits every pair of a tie, so only the end of a tie is a candidate
-        f1 = 2 * hits / (k + 1 + n_gold)
-        if f1 > best_f1 + 1e-12:
-            best_f1, best_k = f1, k
+    best_f1, best_k = best_cut(scores, correct, n_gold)
     if best_k < 0:
         return 0.5, 0.0
     lower = scores[best_k + 1] if best_k + 1 < len(scores) else min(0.0, scores[best_k])
