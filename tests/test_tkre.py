@@ -183,6 +183,44 @@ def test_cache_key_follows_what_determines_the_model(toy_schema) -> None:
     assert key != cache_key(toy_schema, None, TrainConfig(), "hub:bert-base-uncased")
 
 
+def test_precision_is_resolved_per_device_and_keyed() -> None:
+    from fsre_cli.tkre.encoder import native_bf16, pick_precision
+
+    assert pick_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")
+    assert pick_precision("fp32", "cpu") == "fp32" and pick_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(UsageError, match="--precision must be one of"):
+        pick_precision("fp16", "cpu")
+    assert TrainConfig().for_device("cpu").precision == pick_precision("auto", "cpu")
+
+
+def test_fp32_models_keep_the_keys_they_had_before_the_precision_knob(toy_schema) -> None:
+    class BeforeTheKnob(TrainConfig):
+        def to_dict(self) -> dict:
+            return {k: v for k, v in super().to_dict().items() if k != "precision"}
+
+    fp = resolve_encoder(None).fingerprint
+    fp32 = cache_key(toy_schema, None, TrainConfig(precision="fp32"), fp)
+    assert fp32 == cache_key(toy_schema, None, BeforeTheKnob(), fp)
+    assert fp32 != cache_key(toy_schema, None, TrainConfig(precision="bf16"), fp)
+
+
+@pytest.mark.slow
+def test_both_precisions_train_and_score_in_what_they_trained_in(trained, toy_schema) -> None:
+    from fsre_cli.tkre.encoder import native_bf16, pick_precision
+
+    default = pick_precision("auto", "cpu")
+    assert trained.artifact.meta["config"]["precision"] == default and TkreScorer(trained.artifact).precision == default
+    other = "fp32" if default == "bf16" else "bf16"  # the path the fixture did not take on this machine
+    config = TrainConfig(mslm_epochs=1, scl_epochs=1, epochs=3, min_epochs=1, seed=0, precision=other)
+    artifact = train_model(toy_schema, None, config).artifact
+    assert artifact.meta["config"]["precision"] == other
+    scorer = TkreScorer(artifact)
+    assert scorer.precision == (other if other == "fp32" or native_bf16("cpu") else "fp32")
+    cand = _candidate("Nike was founded by Phil Knight.", "Nike", "ORG", "Phil Knight", "PERSON", toy_schema)
+    (pred,) = scorer.predict([cand])
+    assert pred.best in toy_schema.relations and 0.0 < pred.best_score <= 1.0
+
+
 @pytest.mark.slow
 def test_prototype_scorer_without_training(toy_schema) -> None:
     scorer = PrototypeScorer(toy_schema, PairEmbedder.load())

@@ -60,6 +60,10 @@ def _ok(summary: dict[str, Any], key: str) -> str:
     return pct(summary[key]) if key in summary else "—"
 
 
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="Training precision: auto (bf16 where the hardware "
+                                           "has it), fp32 or bf16.")]
+
+
 @bench_app.command("fewrel")
 def fewrel(
     data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: fewrel/val_wiki.json."),
@@ -73,6 +77,7 @@ def fewrel(
                                "train on K examples per relation, classify held-out instances among all relations."),
     test_per_relation: int = typer.Option(100, "--test-per-relation", help="TKRE protocol: test instances per relation."),
     quick: bool = typer.Option(False, "--quick", help="TKRE protocol: 1+1 pre-training epochs, 3 fine-tuning epochs (CI)."),
+    precision: PrecisionOpt = "auto",
     encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
@@ -96,6 +101,7 @@ def fewrel(
                         seeds=parse_ints(seeds, "--seeds") or [0], encoder=encoder, device=_device(device),
                         batch_size=batch_size, max_per_relation=max_per_relation,
                         tkre_k=parse_ints(tkre_k, "--tkre-k"), test_per_relation=test_per_relation, quick=quick,
+                        precision=_precisions(precision)[0],
                         log=log)
     rows = [[r["setting"], pct(r["accuracy"]), str(len(r["per_seed"])), str(episodes)] for r in result["settings"]]
     _table(f"FewRel {path.name}: prototype accuracy (%)", ["N-K", "accuracy", "seeds", "episodes"], rows, log)
@@ -155,16 +161,27 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JS
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines, only the table.")]
 
 
-def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models, cascade_route):
+def _precisions(value: str) -> list[str]:
+    from fsre_cli.tkre.encoder import pick_precision
+
+    names = [p.strip() for p in value.split(",") if p.strip()] or ["auto"]
+    for name in names:
+        pick_precision(name, "cpu")  # a usage error for unknown names
+    return names
+
+
+def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models, cascade_route,
+              precision):
     from fsre_cli.bench.labeled import RunSettings
 
     if not 0 < cascade_route <= 1:
         from fsre_cli.errors import UsageError
 
         raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
+    (precision,) = _precisions(precision)[:1]
     return RunSettings(encoder=encoder, device=_device(device), batch_size=batch_size, quick=quick,
                        synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
-                       cache_models=cache_models, cascade_route=cascade_route)
+                       cache_models=cache_models, cascade_route=cascade_route, precision=precision)
 
 
 @bench_app.command("crossre")
@@ -182,6 +199,7 @@ def crossre(
     synth_per_relation: SynthOpt = 8,
     cache_models: CacheModelsOpt = False,
     cascade_route: CascadeRouteOpt = 0.15,
+    precision: PrecisionOpt = "auto",
     no_local_llm: NoLocalLLMOpt = False,
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
@@ -203,7 +221,7 @@ def crossre(
     set_threads(threads)
     method_list, ablate = _labeled_options(methods, ablations)
     settings = _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models,
-                         cascade_route)
+                         cascade_route, precision)
     result = run_crossre(parse_names(domains, "--domains", CROSSRE_DOMAINS), data=data,
                          ks=parse_ints(k, "--k") or [8], methods=method_list, ablations=ablate,
                          seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
@@ -229,6 +247,7 @@ def redocred(
     synth_per_relation: SynthOpt = 8,
     cache_models: CacheModelsOpt = False,
     cascade_route: CascadeRouteOpt = 0.15,
+    precision: PrecisionOpt = "auto",
     no_local_llm: NoLocalLLMOpt = False,
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
@@ -248,7 +267,7 @@ def redocred(
     set_threads(threads)
     method_list, ablate = _labeled_options(methods, ablations)
     settings = _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models,
-                         cascade_route)
+                         cascade_route, precision)
     result = run_redocred(data=data, pid2name=pid2name, ks=parse_ints(k, "--k") or [8], methods=method_list,
                           ablations=ablate, seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
                           split_seed=split_seed, settings=settings, log=log)
@@ -271,6 +290,8 @@ def speed(
     quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs."),
     data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Used for the training-time schema."),
     seeds: str = typer.Option("0", "--seeds", help="Training seed (the first one is used: speed is one run)."),
+    precision: str = typer.Option("auto", "--precision", help="Training precisions to time (comma-separated: auto, "
+                                  "fp32, bf16); the first also trains the model timed for throughput."),
     encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
@@ -290,7 +311,7 @@ def speed(
     seed = (parse_ints(seeds, "--seeds") or [0])[0]
     result = run_speed(schema, input_path, seed=seed, repeat=repeat, min_pairs=min_pairs, model=model, encoder=encoder,
                        device=_device(device), batch_size=batch_size, quick=quick, train_time=train_time,
-                       rss=memory, data=data, log=log)
+                       rss=memory, data=data, precisions=_precisions(precision), log=log)
     t = result["throughput"]
     rows = [
         ["pipeline pairs/s", f"{t['pipeline_pairs_per_second']:.1f}"],
@@ -301,8 +322,12 @@ def speed(
     ]
     if result["memory"] and "peak_rss_mib" in result["memory"]:
         rows.append(["peak RSS of fsre extract (MiB)", f"{result['memory']['peak_rss_mib']:.0f}"])
-    if result["training"]:
-        tr = result["training"]
-        rows.append([f"train {tr['relations']} relations, {tr['examples']} examples (s)", f"{tr['seconds']:.0f}"])
+    for tr in result["training"]:
+        rows.append([f"train {tr['relations']} relations, {tr['examples']} examples, {tr['precision']} (s)",
+                     f"{tr['seconds']:.0f}"])
+    if len(result["training"]) > 1:
+        first, *rest = result["training"]
+        for tr in rest:
+            rows.append([f"train time {tr['precision']} / {first['precision']}", f"{tr['seconds'] / first['seconds']:.2f}"])
     _table("fsre speed", ["measure", "value"], rows, log)
     _emit(result, out)

@@ -136,7 +136,7 @@ def train_config(encoder: str | None, seed: int, quick: bool, **overrides: Any):
 
 def run_tkre_protocol(cache: EmbeddingCache, ks: Sequence[int], seeds: Sequence[int], *, test_per_relation: int,
                       descriptions: dict[str, str], encoder: str | None, device: str, batch_size: int,
-                      quick: bool, log: Log = NULL_LOG) -> list[dict[str, Any]]:
+                      quick: bool, precision: str = "auto", log: Log = NULL_LOG) -> list[dict[str, Any]]:
     """TKRE's K-shot protocol on FewRel relations: all-relation classification accuracy (no NOTA)."""
     from fsre_cli.tkre.scorer import TkreScorer
     from fsre_cli.tkre.train import train_model
@@ -156,7 +156,7 @@ def run_tkre_protocol(cache: EmbeddingCache, ks: Sequence[int], seeds: Sequence[
             proto_acc = sum(p == g for p, g in zip(proto_pred, gold)) / len(gold)
             log.info(f"fewrel tkre protocol: K={k} seed {seed}: training on {len(schema.examples)} examples "
                      f"({len(rels)} relations){' [quick]' if quick else ''} ...")
-            result = train_model(schema, None, train_config(encoder, seed, quick), device=device,
+            result = train_model(schema, None, train_config(encoder, seed, quick, precision=precision), device=device,
                                  on_progress=progress_lines(log))
             scorer = TkreScorer(result.artifact, device=device, batch_size=batch_size)
             cands = [instance_candidate(i, rels, f"fewrel-test-{n}") for n, i in enumerate(test_insts)]
@@ -166,6 +166,7 @@ def run_tkre_protocol(cache: EmbeddingCache, ks: Sequence[int], seeds: Sequence[
             tkre_acc = sum(p.best == g for p, g in zip(preds, gold)) / len(gold)
             per_seed.append({"seed": seed, "prototype": round(proto_acc, 6), "tkre": round(tkre_acc, 6),
                              "train_seconds": round(result.seconds, 1),
+                             "train_precision": result.artifact.meta["config"]["precision"],
                              "pairs_per_second": round(len(cands) / predict_s, 1) if predict_s else None,
                              "test_instances": len(gold), "train_examples": len(schema.examples)})
             log.info(f"  prototype {100 * proto_acc:.2f}  tkre {100 * tkre_acc:.2f}  (trained in {result.seconds:.0f}s)")
@@ -193,6 +194,7 @@ def run_fewrel(
     tkre_k: Sequence[int] = (),
     test_per_relation: int = 100,
     quick: bool = False,
+    precision: str = "auto",
     pid2name: str | Path | None = None,
     log: Log = NULL_LOG,
 ) -> dict[str, Any]:
@@ -223,7 +225,7 @@ def run_fewrel(
         with sw("tkre_protocol"):
             tkre_rows = run_tkre_protocol(cache, tkre_k, seeds, test_per_relation=test_per_relation,
                                           descriptions=descriptions, encoder=encoder, device=device,
-                                          batch_size=batch_size, quick=quick, log=log)
+                                          batch_size=batch_size, quick=quick, precision=precision, log=log)
     return {
         "benchmark": "fewrel",
         "data": str(path),

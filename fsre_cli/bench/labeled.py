@@ -302,6 +302,7 @@ class RunContext:
     cache_models: bool = False
     cascade_route: float = 0.15
     embedder: Any = None
+    precision: str = "auto"
     notes: list[str] = field(default_factory=list)
 
     def get_embedder(self):
@@ -337,6 +338,7 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
     from fsre_cli.tkre.train import cache_key, train_model
 
     directory = None
+    config = config.for_device(ctx.device)
     if ctx.cache_models:
         source = resolve_encoder(config.encoder or schema.encoder)
         key = cache_key(schema, sidecar, config, source.fingerprint, mentions)
@@ -374,7 +376,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
         return sidecar_box["value"]
 
     def model(variant: Variant):
-        config = train_config(ctx.encoder, seed, ctx.quick, **dict(variant.train))
+        config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **dict(variant.train))
         side, info = sidecar() if variant.synthetic else (None, None)
         key = (config, bool(variant.synthetic))
         if key not in models:
@@ -418,7 +420,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
             else:
                 base = variant if variant.kind == "tkre" else Variant("tkre", "tkre")
                 (artifact, seconds), info = model(base)
-                config = train_config(ctx.encoder, seed, ctx.quick, **dict(base.train))
+                config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **dict(base.train))
                 key = (variant.kind, config, base.synthetic)
                 if key not in scores:
                     tkre = TkreScorer(artifact, device=ctx.device, batch_size=ctx.batch_size)
@@ -435,7 +437,8 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                         scorer = tkre
                     try:
                         scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
-                                       "threshold": float(f"{artifact.threshold:.4g}"), **extra}
+                                       "threshold": float(f"{artifact.threshold:.4g}"),
+                                       "train_precision": artifact.meta["config"].get("precision", "fp32"), **extra}
                         if client is not None:
                             scores[key]["llm_requests"] = client.stats.requests
                     finally:
@@ -513,6 +516,7 @@ def _finish(benchmark: str, runs, tests, ctx: RunContext, extra: dict[str, Any],
         "quick": ctx.quick,
         "cache_models": ctx.cache_models,
         "cascade_route": ctx.cascade_route,
+        "training_precision": ctx.precision,
         "test_sets": tests,
         "summary": summarize_rows(runs, ("dataset", "k", "variant")),
         "runs": runs,
@@ -535,10 +539,12 @@ class RunSettings:
     allow_local_llm: bool = True  # start the embedded LLM server when no endpoint is configured
     cache_models: bool = False  # save/reuse trained models in the model cache
     cascade_route: float = 0.15  # share of pairs the cascade's calibrated band sends to the LLM
+    precision: str = "auto"  # training precision (see TrainConfig.precision)
 
     def context(self, log: Log) -> RunContext:
         return RunContext(self.encoder, self.device, self.batch_size, self.quick, self.synth_per_relation, log,
-                          LLMAccess(log, self.allow_local_llm), self.cache_models, self.cascade_route)
+                          LLMAccess(log, self.allow_local_llm), self.cache_models, self.cascade_route,
+                          precision=self.precision)
 
 
 def run_crossre(

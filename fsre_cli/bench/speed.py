@@ -114,12 +114,15 @@ def bare_batches(scorer, calls: Sequence[Sequence[Candidate]]) -> list[dict[str,
 
 
 @torch.inference_mode()
-def run_bare(encoder, batches: Sequence[dict[str, torch.Tensor]], device: str) -> float:
-    """Seconds for the bare encoder forward pass over the batches."""
+def run_bare(encoder, batches: Sequence[dict[str, torch.Tensor]], device: str, precision: str = "fp32") -> float:
+    """Seconds for the bare encoder forward pass over the batches (in the scorer's precision)."""
+    from fsre_cli.tkre.encoder import autocast
+
     encoder.eval()
     start = time.perf_counter()
     for b in batches:
-        encoder(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device))
+        with autocast(precision, device):
+            encoder(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device))
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -141,13 +144,14 @@ def measure_throughput(schema, scorer, docs: Sequence[Document], *, repeat: int,
     warm_s, stats = run_pipeline(work, schema, recorder, recognizer)  # warm-up, and the scorer's batches
     batches = bare_batches(scorer, recorder.calls)
     encoder = scorer.artifact.classifier.encoder
-    run_bare(encoder, batches[:2], device)
+    precision = getattr(scorer, "precision", "fp32")
+    run_bare(encoder, batches[:2], device, precision)
     log.info(f"speed: {len(work)} documents, {stats.sentences} sentences, {stats.candidates} candidate pairs, "
              f"{len(batches)} encoder batches; {repeat} interleaved runs ...")
     pipe_s, bare_s = [], []
     for i in range(repeat):
         p, s = run_pipeline(work, schema, scorer, recognizer)
-        b = run_bare(encoder, batches, device)
+        b = run_bare(encoder, batches, device, precision)
         pipe_s.append(p)
         bare_s.append(b)
         log.info(f"  run {i + 1}: pipeline {s.candidates / p:.1f} pairs/s, bare encoder {s.candidates / b:.1f} pairs/s")
@@ -156,7 +160,7 @@ def measure_throughput(schema, scorer, docs: Sequence[Document], *, repeat: int,
     return {
         "documents": len(work), "copies": copies, "sentences": stats.sentences, "mentions": stats.mentions,
         "candidate_pairs": pairs, "triples": stats.triples, "batches": len(batches),
-        "batch_size": scorer.batch_size, "repeat": repeat,
+        "batch_size": scorer.batch_size, "repeat": repeat, "precision": precision,
         "pipeline_seconds": [round(x, 3) for x in pipe_s], "bare_seconds": [round(x, 3) for x in bare_s],
         "pipeline_pairs_per_second": round(pairs / p_med, 1),
         "pipeline_sentences_per_second": round(stats.sentences / p_med, 1),
@@ -195,7 +199,7 @@ def measure_rss(schema_path: Path, docs: Sequence[Document], model_dir: Path, *,
 
 
 def measure_train_time(*, data: str | Path | None, encoder: str | None, device: str, quick: bool, seed: int = 0,
-                       log: Log = NULL_LOG) -> dict[str, Any]:
+                       precision: str = "auto", log: Log = NULL_LOG) -> dict[str, Any]:
     """Training time for CrossRE science, K=8 (17 relations) with the default configuration."""
     from fsre_cli.bench.common import data_file
     from fsre_cli.bench.fewrel import train_config
@@ -205,13 +209,14 @@ def measure_train_time(*, data: str | Path | None, encoder: str | None, device: 
     path = data_file(data, "crossre", "science-train.json")
     schema = kshot_schema(load_crossre(path), 8, seed, CROSSRE_DESCRIPTIONS, templates=CROSSRE_TEMPLATES,
                           name="crossre-science-8shot")
-    config = train_config(encoder, seed, quick)
+    config = train_config(encoder, seed, quick, precision=precision).for_device(device)
     log.info(f"speed: training on {schema.name} ({len(schema.relations)} relations, {len(schema.examples)} "
-             f"examples){' [quick]' if quick else ''} ...")
+             f"examples, {config.precision}){' [quick]' if quick else ''} ...")
     result = train_model(schema, None, config, device=device, on_progress=progress_lines(log))
     return {"schema": schema.name, "relations": len(schema.relations), "examples": len(schema.examples),
-            "seconds": round(result.seconds, 1), "config": config.to_dict(),
-            "train_instances": result.artifact.meta["train"]["instances"]}
+            "precision": config.precision, "seconds": round(result.seconds, 1), "config": config.to_dict(),
+            "train_instances": result.artifact.meta["train"]["instances"],
+            "heldout_f1": result.artifact.meta["heldout"]["f1"]}
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -240,9 +245,11 @@ def run_speed(
     train_time: bool = True,
     rss: bool = True,
     data: str | Path | None = None,
+    precisions: Sequence[str] = ("auto",),
     log: Log = NULL_LOG,
 ) -> dict[str, Any]:
-    """Throughput (pipeline vs bare encoder), training time and peak extraction memory, as a dict."""
+    """Throughput (pipeline vs bare encoder), training time and peak extraction memory, as a dict.
+    The model for throughput trains in the first of `precisions`; training is timed in each."""
     from fsre_cli.bench.fewrel import train_config
     from fsre_cli.schema import load_schema
     from fsre_cli.sidecar import read_sidecar
@@ -260,7 +267,7 @@ def run_speed(
     tmp = tempfile.TemporaryDirectory(prefix="fsre-bench-model-")
     try:
         with sw("model"):
-            config = train_config(encoder, seed, quick, use_synthetic=True)
+            config = train_config(encoder, seed, quick, use_synthetic=True, precision=precisions[0])
             artifact, where = ensure_model(schema, sidecar, config, model_dir=str(model) if model else None,
                                            device=device, log=log)
         model_dir = Path(where)
@@ -277,10 +284,11 @@ def run_speed(
                 memory = measure_rss(schema_path, replicate(docs, copies), model_dir, batch_size=batch_size, log=log)
     finally:
         tmp.cleanup()
-    training = None
+    training = []
     if train_time:
         with sw("train"):
-            training = measure_train_time(data=data, encoder=encoder, device=device, quick=quick, seed=seed, log=log)
+            training = [measure_train_time(data=data, encoder=encoder, device=device, quick=quick, seed=seed,
+                                           precision=precision, log=log) for precision in precisions]
     return {
         "benchmark": "speed",
         "schema": str(schema_path),

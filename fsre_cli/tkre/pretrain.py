@@ -104,9 +104,13 @@ def pretrain(
     lr: float = 2e-5,
     seed: int = 0,
     device: str = "cpu",
+    precision: str = "fp32",
     on_step: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """One pre-training stage. Loss = 1.0*MSLM (+ 1.0*SCL when `use_scl`). Returns the log."""
+    """One pre-training stage. Loss = 1.0*MSLM (+ 1.0*SCL when `use_scl`). Returns the log.
+    `precision` bf16 runs the forward pass under autocast (see `encoder.autocast`)."""
+    from fsre_cli.tkre.encoder import autocast
+
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
     scl = SpanContrastiveHead(mlm_model.config.hidden_size, max(1, num_relations)).to(device) if use_scl else None
@@ -123,17 +127,18 @@ def pretrain(
                 batch["input_ids"], batch["categories"], mask_id=tokenizer.mask_token_id,
                 vocab_size=mlm_model.config.vocab_size, generator=generator,
             )
-            hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
-                                               labels.to(device))
-            loss = mslm_loss
-            entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
-            if scl is not None:
-                positive = (batch["categories"] == RELATION).long()
-                negative = negative_span_mask(batch["categories"], positive, generator)
-                relation = torch.tensor([it.relation for it in batch_items])
-                scl_loss = scl(hidden, positive.to(device), negative.to(device), relation.to(device))
-                loss = loss + scl_loss
-                entry["scl"] = scl_loss.item()
+            with autocast(precision, device):
+                hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
+                                                   labels.to(device))
+                loss = mslm_loss.float()
+                entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
+                if scl is not None:
+                    positive = (batch["categories"] == RELATION).long()
+                    negative = negative_span_mask(batch["categories"], positive, generator)
+                    relation = torch.tensor([it.relation for it in batch_items])
+                    scl_loss = scl(hidden.float(), positive.to(device), negative.to(device), relation.to(device))
+                    loss = loss + scl_loss.float()
+                    entry["scl"] = scl_loss.item()
             optimizer.zero_grad()
             if loss.requires_grad:
                 loss.backward()

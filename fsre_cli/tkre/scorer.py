@@ -10,6 +10,7 @@ from fsre_cli.documents import Candidate
 from fsre_cli.schema import Schema, Span
 from fsre_cli.scoring import Prediction
 from fsre_cli.tkre.artifact import Artifact
+from fsre_cli.tkre.encoder import native_bf16
 from fsre_cli.tkre.data import build_instances
 from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pairs
 from fsre_cli.tkre.model import collate, pair_states
@@ -39,6 +40,9 @@ class TkreScorer:
         self.device = device
         self.batch_size = batch_size
         self.max_length = max_length or int(artifact.meta["config"].get("max_length", 128))
+        # scored in the precision it was calibrated in, where this device has it natively
+        trained_in = artifact.meta["config"].get("precision", "fp32")
+        self.precision = trained_in if trained_in == "fp32" or native_bf16(device) else "fp32"
 
     @property
     def heldout_scores(self) -> list[float]:
@@ -53,7 +57,7 @@ class TkreScorer:
             return []
         allowed = [[True] + [r in c.relations for r in self.relations] for c in candidates]
         probs = predict_probs(self.artifact.classifier, self.mark(candidates), allowed,
-                              self.artifact.tokenizer.pad_token_id, self.device, self.batch_size)
+                              self.artifact.tokenizer.pad_token_id, self.device, self.batch_size, self.precision)
         out = []
         for row in probs:
             score, idx = row[1:].max(dim=-1)

@@ -19,7 +19,7 @@ from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import Instance, build_instances, example_pair, explanation_pair, split_heldout
-from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
+from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, pick_precision, resolve_encoder
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
 from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
@@ -47,9 +47,15 @@ class TrainConfig:
     heldout: float = 0.2
     use_synthetic: bool = True
     seed: int = 0
+    precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def for_device(self, device: str) -> "TrainConfig":
+        """This config with `precision` resolved for `device`: the cache key and the model's
+        metadata name what training really ran in."""
+        return dataclasses.replace(self, precision=pick_precision(self.precision, device))
 
 
 @dataclass
@@ -70,11 +76,14 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
               mentions: Mapping[str, Sequence[Span]] | None = None) -> str:
     """A hash of everything that determines the model: schema, sidecar data, encoder, knobs, and
     the example sentences' known mentions (they decide the NOTA pairs)."""
+    knobs = config.to_dict()
+    if knobs.get("precision") == "fp32":
+        del knobs["precision"]  # fp32 is what models before the knob ran in: their keys stay valid
     payload = {
         "schema": schema.content_hash(),
         "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
         "encoder": encoder_fingerprint,
-        "config": config.to_dict(),
+        "config": knobs,
         "format": 2,  # 2: thresholds calibrated on held-out scores, not a 0.05 grid
     }
     if mentions:
@@ -145,6 +154,7 @@ def train_model(
     `mentions` (example text -> its typed entity spans) gives real NOTA pairs from the
     example sentences; without it they are guessed from name-like spans."""
     started = time.time()
+    config = config.for_device(device)
     _seed_everything(config.seed)
     source = resolve_encoder(config.encoder or schema.encoder)
     tokenizer = load_tokenizer(source)
@@ -177,7 +187,7 @@ def train_model(
 
             log += pretrain(mlm, tokenizer, items, num_relations=len(relations), epochs=epochs, use_scl=use_scl,
                             batch_size=config.batch_size, lr=config.pretrain_lr, seed=config.seed, device=device,
-                            on_step=step)
+                            precision=config.precision, on_step=step)
 
     classifier = PairClassifier(mlm.base_model, len(relations)).to(device)
     label_index = {name: i + 1 for i, name in enumerate(relations)}
@@ -204,8 +214,9 @@ def train_model(
         losses = []
         for idx in length_grouped_batches([len(p.input_ids) for p in train_pairs], config.batch_size, gen):
             batch = collate([train_pairs[i] for i in idx], tokenizer.pad_token_id)
-            logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
-            loss = torch.nn.functional.cross_entropy(logits, train_labels[idx].to(device))
+            with autocast(config.precision, device):
+                logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
+            loss = torch.nn.functional.cross_entropy(logits.float(), train_labels[idx].to(device))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
@@ -216,7 +227,8 @@ def train_model(
                 on_progress("fine-tune", done, total)
         entry = {"stage": "fine-tune", "epoch": epoch, "loss": sum(losses) / max(1, len(losses))}
         if held_pairs:
-            probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device)
+            probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device,
+                                  precision=config.precision)
             threshold, f1 = calibrate_threshold(probs, held_labels)
             held_loss = float(torch.nn.functional.nll_loss(probs.clamp(min=1e-9).log(), torch.tensor(held_labels)))
             entry.update({"heldout_f1": f1, "heldout_loss": held_loss, "threshold": threshold})
@@ -233,7 +245,8 @@ def train_model(
     threshold = 0.5
     heldout_scores: list[float] = []
     if held_pairs:
-        probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device)
+        probs = predict_probs(classifier, held_pairs, allowed, tokenizer.pad_token_id, device,
+                              precision=config.precision)
         threshold, best_f1 = calibrate_threshold(probs, held_labels)
         # kept so that the cascade can calibrate its uncertainty band on them at extraction time;
         # pairs whose types allow no relation are never candidates at extraction time, so not kept
@@ -271,10 +284,11 @@ def _allowed_mask(schema: Schema, inst: Instance) -> list[bool]:
 @torch.inference_mode()
 def predict_probs(
     classifier: PairClassifier, pairs: Sequence[MarkedPair], allowed: Sequence[Sequence[bool]], pad_id: int,
-    device: str = "cpu", batch_size: int = 64,
+    device: str = "cpu", batch_size: int = 64, precision: str = "fp32",
 ) -> torch.Tensor:
     """Softmax over NOTA + the relations each pair's types allow (others get probability 0).
-    Pairs are sorted by length so batches carry little padding."""
+    Pairs are sorted by length so batches carry little padding. A model trained in bf16 is
+    calibrated in bf16, so it is best scored in it too (`TkreScorer` does where it can)."""
     classifier.eval()
     out = torch.zeros((len(pairs), len(allowed[0]) if allowed else 1))
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].input_ids))
@@ -282,7 +296,8 @@ def predict_probs(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = collate([pairs[i] for i in idx], pad_id)
-        logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
+        with autocast(precision, device):
+            logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
         logits = logits.float().cpu().masked_fill(~mask_all[idx], float("-inf"))
         out[idx] = torch.softmax(logits, dim=-1)
     return out
@@ -339,6 +354,7 @@ def ensure_model(
             if log:
                 log.warn(warning)
         return artifact, model_dir
+    config = config.for_device(device)
     source = resolve_encoder(config.encoder or schema.encoder)
     key = cache_key(schema, sidecar, config, source.fingerprint, mentions)
     directory = cached_model_dir(key)
