@@ -45,12 +45,13 @@ class StreamFeed:
     should hand on what it holds rather than wait for more. The grace period keeps a
     fast pipe (`cat big.txt |`) from looking paused between two reads. Lines come out
     in order; a read error is raised in the consumer, where it would have been raised
-    without the thread."""
+    without the thread. At most `read_ahead` lines wait in memory (a JSONL line can be a
+    whole large document)."""
 
     _END = object()
     _NOTHING = object()
 
-    def __init__(self, stream: TextIO, *, pause_seconds: float = 0.2, read_ahead: int = 4096) -> None:
+    def __init__(self, stream: TextIO, *, pause_seconds: float = 0.2, read_ahead: int = 64) -> None:
         self.pause_seconds = pause_seconds
         self._lines: queue.Queue = queue.Queue(read_ahead)
         self._next: object = self._NOTHING  # a line taken off the queue by paused(), not yet consumed
