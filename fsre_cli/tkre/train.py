@@ -388,6 +388,6 @@ def train_with_progress(schema: Schema, sidecar: Sidecar | None, config: TrainCo
         result = train_model(schema, sidecar, config, device=device, on_progress=on_progress, mentions=mentions)
     held = result.artifact.meta["heldout"]
     f1 = f"{held['f1']:.2f}" if held["f1"] is not None else "n/a"
-    log.info(f"trained in {result.seconds:.0f}s; threshold {result.artifact.threshold:.3g}, "
-             f"held-out F1 {f1} on {held['instances']} pairs")
+    log.info(f"trained in {result.seconds:.0f}s ({result.artifact.meta['config']['precision']}); "
+             f"threshold {result.artifact.threshold:.3g}, held-out F1 {f1} on {held['instances']} pairs")
     return result
