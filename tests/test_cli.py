@@ -203,7 +203,10 @@ def test_ctrl_c_exits_130_keeps_finished_documents_and_resume_continues(workdir:
             "--method", "prototype", "--min-score", "0", "-o", str(out)]
     env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1"}
     docs = [json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(400)]
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    # a background job's children inherit an ignored SIGINT, and Python then never raises KeyboardInterrupt:
+    # give the child the default disposition, as a terminal would
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     proc.stdin.write("".join(docs))  # more than one scoring batch; stdin stays open, so the run waits
     proc.stdin.flush()
     deadline = time.time() + 300
