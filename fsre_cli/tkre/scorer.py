@@ -10,8 +10,8 @@ from fsre_cli.documents import Candidate
 from fsre_cli.schema import Schema, Span
 from fsre_cli.scoring import Prediction
 from fsre_cli.tkre.artifact import Artifact
-from fsre_cli.tkre.encoder import native_bf16
 from fsre_cli.tkre.data import build_instances
+from fsre_cli.tkre.encoder import native_bf16
 from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pairs
 from fsre_cli.tkre.model import collate, pair_states
 from fsre_cli.tkre.train import calibrate_threshold, predict_probs
