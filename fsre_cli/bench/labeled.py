@@ -106,26 +106,18 @@ def build_test_set(sentences: Sequence[LabeledSentence], schema: Schema,
     return TestSet(list(sentences), cands, gold, total, ignored)
 
 
-def prediction_records(candidates: Sequence[Candidate], predictions) -> list[dict[str, Any]]:
-    """Predicted triples (NOTA decisions dropped) in the output record shape."""
+def prediction_records(candidates: Sequence[Candidate], predictions, *, best: bool = False) -> list[dict[str, Any]]:
+    """Predicted triples (NOTA decisions dropped) in the output record shape. With `best`, every
+    pair's best relation and its score instead, kept or not (for `best_threshold_f1`)."""
 
     def mention(m: Mention) -> dict[str, Any]:
         return {"text": m.text, "type": m.type, "start": m.start, "end": m.end}
 
+    chosen = ((p.best, p.best_score) if best else (p.relation, p.score) for p in predictions)
     return [
-        {"doc": c.sentence.doc_id, "sentence": 0, "relation": p.relation, "head": mention(c.head),
-         "tail": mention(c.tail), "score": round(p.score, 4)}
-        for c, p in zip(candidates, predictions) if p.relation is not None
-    ]
-
-
-def best_relation_records(candidates: Sequence[Candidate], predictions) -> list[dict[str, Any]]:
-    """Every pair's best relation and its unrounded score, kept or not (for `best_threshold_f1`)."""
-    return [
-        {"doc": c.sentence.doc_id, "relation": p.best, "score": p.best_score,
-         "head": {"start": c.head.start, "end": c.head.end, "text": c.head.text},
-         "tail": {"start": c.tail.start, "end": c.tail.end, "text": c.tail.text}}
-        for c, p in zip(candidates, predictions) if p.best is not None
+        {"doc": c.sentence.doc_id, "sentence": 0, "relation": relation, "head": mention(c.head),
+         "tail": mention(c.tail), "score": score}
+        for c, (relation, score) in zip(candidates, chosen) if relation is not None
     ]
 
 
@@ -142,7 +134,7 @@ def evaluate(scorer, test: TestSet) -> dict[str, Any]:
            "predict_seconds": round(seconds, 2),
            "pairs_per_second": round(len(test.candidates) / seconds, 1) if seconds > 0 else None}
     if scorer.method in ("tkre", "prototype"):  # scores that a threshold turns into decisions
-        f1, threshold = best_threshold_f1(best_relation_records(test.candidates, preds), test.gold)
+        f1, threshold = best_threshold_f1(prediction_records(test.candidates, preds, best=True), test.gold)
         out["best_threshold_f1"] = round(f1, 6)
         out["best_threshold"] = None if threshold is None else float(f"{threshold:.4g}")
     if getattr(scorer, "routed", None) is not None:
