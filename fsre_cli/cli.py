@@ -148,13 +148,12 @@ PRECISION_HELP = ("Training precision: auto (bf16 where the CPU or GPU computes 
 
 def _train_config(encoder, no_pretrain, no_scl, epochs, mslm_epochs, scl_epochs, seed, no_synthetic, max_length,
                   precision):
-    from fsre_cli.tkre.encoder import pick_precision
+    from fsre_cli.tkre.encoder import check_precision
     from fsre_cli.tkre.train import TrainConfig
 
-    pick_precision(precision, "cpu")  # a bad value is a usage error before any loading
     return TrainConfig(encoder=encoder, pretrain=not no_pretrain, scl=not no_scl, epochs=epochs,
                        mslm_epochs=mslm_epochs, scl_epochs=scl_epochs, seed=seed,
-                       use_synthetic=not no_synthetic, max_length=max_length, precision=precision)
+                       use_synthetic=not no_synthetic, max_length=max_length, precision=check_precision(precision))
 
 
 def _load_schema_and_sidecar(path: Path, log: Log):
@@ -361,7 +360,7 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
                  batch_size: int = 64, precision: str = "auto", recognizer=None, log: Log | None = None):
     """The scorer for `--method` (library entry point for the CLI and benchmarks). With a
     `recognizer`, a model trained here takes its NOTA pairs from the example sentences' entities."""
-    from fsre_cli.tkre.encoder import pick_device, pick_precision
+    from fsre_cli.tkre.encoder import check_precision, pick_device
 
     if method == "auto":
         method = "tkre" if schema.examples else "qa4re"
@@ -373,7 +372,7 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
         if not 0 < cascade_route <= 1:
             raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
     device = pick_device(device)
-    pick_precision(precision, device)  # a bad value is a usage error whatever the method
+    check_precision(precision)  # a bad value is a usage error whatever the method
     if method == "prototype":
         from fsre_cli.tkre.scorer import PairEmbedder, PrototypeScorer
 

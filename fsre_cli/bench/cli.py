@@ -21,6 +21,7 @@ from fsre_cli.bench.common import (
     write_result,
 )
 from fsre_cli.console import Log
+from fsre_cli.tkre.encoder import check_precision
 
 bench_app = typer.Typer(
     help="Reproducible benchmark runs (FewRel, CrossRE, Re-DocRED, speed): a table on stderr, JSON on stdout.",
@@ -101,7 +102,7 @@ def fewrel(
                         seeds=parse_ints(seeds, "--seeds") or [0], encoder=encoder, device=_device(device),
                         batch_size=batch_size, max_per_relation=max_per_relation,
                         tkre_k=parse_ints(tkre_k, "--tkre-k"), test_per_relation=test_per_relation, quick=quick,
-                        precision=_precisions(precision)[0],
+                        precision=check_precision(precision),
                         log=log)
     rows = [[r["setting"], pct(r["accuracy"]), str(len(r["per_seed"])), str(episodes)] for r in result["settings"]]
     _table(f"FewRel {path.name}: prototype accuracy (%)", ["N-K", "accuracy", "seeds", "episodes"], rows, log)
@@ -162,12 +163,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines
 
 
 def _precisions(value: str) -> list[str]:
-    from fsre_cli.tkre.encoder import pick_precision
-
-    names = [p.strip() for p in value.split(",") if p.strip()] or ["auto"]
-    for name in names:
-        pick_precision(name, "cpu")  # a usage error for unknown names
-    return names
+    return [check_precision(p.strip()) for p in value.split(",") if p.strip()] or ["auto"]
 
 
 def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models, cascade_route,
@@ -178,10 +174,10 @@ def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_l
         from fsre_cli.errors import UsageError
 
         raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
-    (precision,) = _precisions(precision)[:1]
     return RunSettings(encoder=encoder, device=_device(device), batch_size=batch_size, quick=quick,
                        synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
-                       cache_models=cache_models, cascade_route=cascade_route, precision=precision)
+                       cache_models=cache_models, cascade_route=cascade_route,
+                       precision=check_precision(precision))
 
 
 @bench_app.command("crossre")

@@ -135,12 +135,17 @@ def native_bf16(device: str) -> bool:
     return False
 
 
+def check_precision(precision: str) -> str:
+    """`precision` itself, or a usage error naming the choices (before any loading)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision
+
+
 def pick_precision(precision: str, device: str) -> str:
     """fp32 or bf16 for training on `device`: auto takes bf16 where the hardware has it, which
     halves fine-tuning time on such CPUs (BENCHMARKS.md measures what it costs in quality)."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "auto":
+    if check_precision(precision) == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision
 
