@@ -133,7 +133,7 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
                 if fmt == "jsonl":
                     yield from _jsonl_documents(rest, "<stdin>", report, warn)
                 else:
-                    yield from _streamed_text_documents(rest, "-", report, warn, chunk_chars, feed.paused)
+                    yield from _text_documents(rest, "-", report, warn, chunk_chars, feed.paused)
             except UnicodeDecodeError as exc:
                 report.skip("<stdin>", f"not UTF-8 text (byte {exc.start} of a chunk: {exc.reason})", warn)
             continue
@@ -148,7 +148,8 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
                 if fmt == "jsonl":
                     yield from _jsonl_documents(fh, source, report, warn)
                 else:
-                    yield from _text_documents(fh, source, report, warn, chunk_chars)
+                    yield from _text_documents(iter(lambda: fh.read(chunk_chars), ""), source, report, warn,
+                                              chunk_chars)
         except UnicodeDecodeError as exc:
             report.skip(source, f"not UTF-8 text (byte {exc.start} of a chunk: {exc.reason})", warn)
         except OSError as exc:
@@ -172,49 +173,30 @@ def _check_file(path: Path) -> str | None:
     return None
 
 
-def _text_documents(stream, source: str, report: InputReport, warn, chunk_chars: int) -> Iterator[Document]:
-    """One document per text source; a large one arrives as consecutive chunks cut at
-    paragraph (else line) boundaries, each with its character offset."""
+def _text_documents(pieces: Iterable[str], source: str, report: InputReport, warn, chunk_chars: int,
+                    paused: Callable[[], bool] = lambda: False) -> Iterator[Document]:
+    """One document per text source; a large one arrives as consecutive chunks cut at paragraph
+    (else line) boundaries, each with its character offset. `pieces` are the blocks of a file
+    or the lines of a stream; for a stream, `paused` also ends a chunk where the input pauses,
+    so its sentences are scored without waiting for more."""
     offset = 0
     buffer = ""
     yielded = False
-    while True:
-        block = stream.read(chunk_chars)
-        buffer += block
-        if not block or len(buffer) >= chunk_chars:
-            cut = _chunk_end(buffer, chunk_chars) if block else len(buffer)
-            piece, buffer = buffer[:cut], buffer[cut:]
-            if piece.strip():
-                yield Document(source, piece, None, offset)
+    for piece in itertools.chain(pieces, [None]):
+        if piece is not None:
+            buffer += piece
+        while buffer:
+            if len(buffer) >= chunk_chars:
+                cut = _chunk_end(buffer, chunk_chars)
+            elif piece is None or paused():
+                cut = len(buffer)
+            else:
+                break
+            chunk, buffer = buffer[:cut], buffer[cut:]
+            if chunk.strip():
+                yield Document(source, chunk, None, offset)
                 yielded = True
-            offset += len(piece)
-        if not block and not buffer:
-            break
-    if not yielded:
-        report.skip(source, "empty", warn)
-    else:
-        report.documents += 1
-
-
-def _streamed_text_documents(lines: Iterable[str], source: str, report: InputReport, warn,
-                              chunk_chars: int, paused: Callable[[], bool]) -> Iterator[Document]:
-    """Like `_text_documents` for a stream read line by line: a chunk also ends where the
-    stream pauses, so its sentences are scored without waiting for more input."""
-    offset = 0
-    buffer = ""
-    yielded = False
-    for line in itertools.chain(lines, [None]):
-        if line is not None:
-            buffer += line
-            if len(buffer) < chunk_chars and not paused():
-                continue
-        while buffer and (line is None or paused() or len(buffer) >= chunk_chars):
-            cut = _chunk_end(buffer, chunk_chars) if len(buffer) > chunk_chars else len(buffer)
-            piece, buffer = buffer[:cut], buffer[cut:]
-            if piece.strip():
-                yield Document(source, piece, None, offset)
-                yielded = True
-            offset += len(piece)
+            offset += len(chunk)
     if not yielded:
         report.skip(source, "empty", warn)
     else:
