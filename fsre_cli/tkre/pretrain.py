@@ -130,14 +130,14 @@ def pretrain(
             with autocast(precision, device):
                 hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
                                                    labels.to(device))
-                loss = mslm_loss.float()
+                loss = mslm_loss
                 entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
                 if scl is not None:
                     positive = (batch["categories"] == RELATION).long()
                     negative = negative_span_mask(batch["categories"], positive, generator)
                     relation = torch.tensor([it.relation for it in batch_items])
-                    scl_loss = scl(hidden.float(), positive.to(device), negative.to(device), relation.to(device))
-                    loss = loss + scl_loss.float()
+                    scl_loss = scl(hidden, positive.to(device), negative.to(device), relation.to(device))
+                    loss = loss + scl_loss
                     entry["scl"] = scl_loss.item()
             optimizer.zero_grad()
             if loss.requires_grad:
