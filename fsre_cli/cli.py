@@ -203,6 +203,7 @@ def train(
 
     Example: `fsre train schemas/org-people.yaml`
     """
+    from fsre_cli.paths import mention_cache_dir
     from fsre_cli.tkre.artifact import save_artifact
     from fsre_cli.tkre.encoder import pick_device
     from fsre_cli.tkre.train import ensure_model, example_mentions
@@ -223,7 +224,8 @@ def train(
     from fsre_cli.entities import EntityRecognizer
 
     recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
-                                  entities=entities, use_gpu=device == "cuda")
+                                  entities=entities, use_gpu=device == "cuda",
+                                  mention_cache=mention_cache_dir())
     mentions = example_mentions(schema, sidecar, config, recognizer)
     artifact, where = ensure_model(schema, sidecar, config, device=pick_device(device), force=force,
                                    mentions=mentions, log=log)
@@ -289,6 +291,7 @@ def extract(
     from fsre_cli.inputs import InputReport, StreamFeed, expand_paths, read_documents
     from fsre_cli.outputs import TripleWriter
     from fsre_cli.pipeline import ExtractStats, extract_triples
+    from fsre_cli.paths import mention_cache_dir
 
     log = Log(quiet=quiet, verbose=verbose)
     _threads()
@@ -303,7 +306,8 @@ def extract(
         raise UsageError("stdin (-) can be used only once")
     schema, sidecar = _load_schema_and_sidecar(schema_path, log)
     recognizer = EntityRecognizer(schema, lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model,
-                                  entities=entities, use_gpu=device == "cuda")
+                                  entities=entities, use_gpu=device == "cuda",
+                                  mention_cache=mention_cache_dir())
     text_files = [s for s in sources if s != "-" and not s.endswith((".jsonl", ".ndjson"))]
     if entities == "stanza" or (entities == "auto" and input_format != "jsonl" and text_files):
         recognizer.preload()  # plain text surely needs NER: fail before training, not after

@@ -118,12 +118,13 @@ def _classifier_verifier(schema_path: Path):
     (cached like any model; trained now when missing)."""
     from fsre_cli.entities import EntityRecognizer
     from fsre_cli.schema import load_schema
+    from fsre_cli.paths import mention_cache_dir
     from fsre_cli.tkre.scorer import TkreScorer, example_verifier
     from fsre_cli.tkre.train import TrainConfig, ensure_model, example_mentions
 
     log = Log()
     schema, config = load_schema(schema_path), TrainConfig(use_synthetic=False)
-    mentions = example_mentions(schema, None, config, EntityRecognizer(schema))
+    mentions = example_mentions(schema, None, config, EntityRecognizer(schema, mention_cache=mention_cache_dir()))
     artifact, _ = ensure_model(schema, None, config, mentions=mentions, log=log)
     return example_verifier(TkreScorer(artifact))
 

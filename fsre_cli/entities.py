@@ -15,6 +15,7 @@ Stanza is imported lazily: `fsre --help` must not pay for it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -203,6 +204,7 @@ class EntityRecognizer:
         batch_size: int = 32,
         use_gpu: bool = False,
         max_batch_chars: int = 500_000,
+        mention_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         if entities not in ENTITY_MODES:
             raise UsageError(f"entities must be one of {', '.join(ENTITY_MODES)}, not {entities!r}")
@@ -217,6 +219,9 @@ class EntityRecognizer:
         self.batch_size = batch_size
         self.max_batch_chars = max_batch_chars
         self.use_gpu = use_gpu
+        # where `example_mentions` keeps its results (keyed by NER model files, labels and texts);
+        # None: always run NER on the examples
+        self.mention_cache = Path(mention_cache) if mention_cache else None
         self._splitter: _Pipe | None = None
         self._ner: _Pipe | None = None
         self.holding = 0  # documents of the current batch processed but not yet handed on
@@ -240,12 +245,20 @@ class EntityRecognizer:
     def example_mentions(self, texts: Iterable[str]) -> dict[str, list[Span]] | None:
         """Schema-typed NER mentions of the example sentences, so that training draws its NOTA pairs
         from the entities extraction will pair up. None when this recognizer never runs NER
-        (entities=given) or no NER model is installed: training then guesses name-like spans."""
+        (entities=given) or no NER model is installed: training then guesses name-like spans.
+
+        Every extract needs them (they are part of the model's cache key), so with `mention_cache`
+        they are kept on disk: a repeated run neither loads the NER model for them nor tags them."""
         if self.entities == "given":
             return None
         unique = list(dict.fromkeys(texts))
         if not unique:
             return None
+        cache_file = self._mention_cache_file(unique)
+        if cache_file is not None:
+            cached = _read_mentions(cache_file, unique)
+            if cached is not None:
+                return cached
         try:
             self._get_ner()
         except ModelMissingError:
@@ -254,7 +267,56 @@ class EntityRecognizer:
         out: dict[str, list[Span]] = {}
         for doc, sentences in self.process(docs):
             out[doc.text] = [Span(m.start, m.end, m.type, m.text) for s in sentences for m in s.mentions]
+        if cache_file is not None:
+            _write_mentions(cache_file, out)
         return out
+
+    def _mention_cache_file(self, texts: list[str]) -> Path | None:
+        """The cache entry for these texts under this NER model and label mapping; None when
+        uncached or when the model files cannot be found (then loading reports what is missing)."""
+        if self.mention_cache is None:
+            return None
+        model = self._ner_model_files()
+        if model is None:
+            return None
+        from importlib.metadata import PackageNotFoundError, version
+
+        versions = {}
+        for package in ("stanza", "spacy"):
+            try:
+                versions[package] = version(package)
+            except PackageNotFoundError:
+                versions[package] = None
+        payload = {
+            "format": 1,
+            "lang": self.lang,
+            "model": model,
+            "versions": versions,
+            "labels": sorted((t, sorted(labels)) for t, labels in self.schema.entity_types.items()),
+            "texts": sorted(texts),
+        }
+        digest = hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:24]
+        return self.mention_cache / f"{digest}.json"
+
+    def _ner_model_files(self) -> list[tuple[str, int, int]] | None:
+        """Path, size and modification time of every file the NER pipeline loads from (a
+        re-downloaded or retrained model changes them), or None when there are none."""
+        if self.ner_model_path:
+            paths = [Path(self.ner_model_path)]
+        else:
+            root = Path(self.stanza_dir)
+            lang_dir = root / self.lang
+            if not (root / "resources.json").is_file() or not lang_dir.is_dir():
+                return None
+            paths = [root / "resources.json"] + sorted(p for p in lang_dir.rglob("*") if p.is_file())
+        files = []
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                return None
+            files.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        return files
 
     def process(self, docs: Iterable[Document], *,
                 flush_when: Callable[[], bool] | None = None) -> Iterator[tuple[Document, list[Sentence]]]:
@@ -608,3 +670,24 @@ def _crossing_message(doc: Document, span: EntitySpan, sentences: list[Sentence]
         return (f"{where} crosses a sentence boundary (it spans sentences {touched[0]} and {touched[-1]}); "
                 "an entity must lie inside one sentence")
     return f"{where} is not inside one sentence (it covers text between sentences)"
+
+
+def _read_mentions(path: Path, texts: list[str]) -> dict[str, list[Span]] | None:
+    """A cache entry's mentions in the order of `texts`; None when missing, unreadable or incomplete."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {t: [Span.from_record(r) for r in data[t]] for t in texts}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_mentions(path: Path, mentions: dict[str, list[Span]]) -> None:
+    """Write atomically (a killed run leaves no half entry); a cache that cannot be written is skipped."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        records = {t: [m.to_record() for m in spans] for t, spans in mentions.items()}
+        tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)

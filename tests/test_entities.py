@@ -301,3 +301,40 @@ def test_example_mentions_give_training_real_entities(tiny_recognizer, stanza_sc
     empty = tmp_path / "empty"
     empty.mkdir()
     assert EntityRecognizer(stanza_schema, stanza_dir=str(empty)).example_mentions(texts) is None
+
+
+@pytest.mark.slow
+def test_example_mentions_are_cached_per_model_and_labels(tiny_ner_model, stanza_schema, tmp_path):
+    """A repeated extract reads the examples' mentions from disk without loading NER; a changed
+    model file or label mapping computes them again."""
+    import dataclasses
+    import os
+    import shutil
+
+    model = tmp_path / "ner.pt"
+    shutil.copy(tiny_ner_model, model)
+    cache = tmp_path / "mentions"
+    texts = [e.text for e in stanza_schema.examples]
+    first = EntityRecognizer(stanza_schema, ner_model_path=model, mention_cache=cache)
+    mentions = first.example_mentions(texts)
+    assert first.ner_loaded and mentions and len(list(cache.glob("*.json"))) == 1
+
+    again = EntityRecognizer(stanza_schema, ner_model_path=model, mention_cache=cache)
+    assert again.example_mentions(list(reversed(texts))) == mentions  # order of texts does not matter
+    assert not again.ner_loaded
+
+    relabelled = dataclasses.replace(stanza_schema, entity_types={**stanza_schema.entity_types, "PLACE": ("GPE",)})
+    other = EntityRecognizer(relabelled, ner_model_path=model, mention_cache=cache)
+    other.example_mentions(texts)
+    assert other.ner_loaded and len(list(cache.glob("*.json"))) == 2
+
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a retrained model file
+    retrained = EntityRecognizer(stanza_schema, ner_model_path=model, mention_cache=cache)
+    assert retrained.example_mentions(texts) == mentions
+    assert retrained.ner_loaded and len(list(cache.glob("*.json"))) == 3
+
+    for entry in cache.glob("*.json"):
+        entry.write_text("{not json", encoding="utf-8")  # a damaged entry is recomputed, not an error
+    damaged = EntityRecognizer(stanza_schema, ner_model_path=model, mention_cache=cache)
+    assert damaged.example_mentions(texts) == mentions and damaged.ner_loaded

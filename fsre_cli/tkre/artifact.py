@@ -13,15 +13,13 @@ else cannot run code. Layout:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-import torch
 
 from fsre_cli.errors import UsageError
+from fsre_cli.paths import cache_root
 from fsre_cli.schema import Schema
 from fsre_cli.tkre.model import PairClassifier
 
@@ -42,10 +40,6 @@ class Artifact:
     @property
     def threshold(self) -> float:
         return float(self.meta["threshold"])
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("FSRE_CACHE_DIR") or platformdirs.user_cache_dir("fsre"))
 
 
 def cached_model_dir(key: str) -> Path:
