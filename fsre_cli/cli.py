@@ -332,11 +332,15 @@ def extract(
             for doc, triples in extract_triples(sentences, schema, scorer, min_score=min_score,
                                                 stats=stats, flush_when=flush_when):
                 if last_id is not None and doc.id != last_id:
-                    writer.finish_document(last_id)
+                    writer.finish_document(last_id)  # its last chunk was blank, so none said final
                     bar.advance()
-                last_id = doc.id
                 writer.write(triples)
                 log.debug(f"{doc.id}: {stats.per_document.get(doc.id, 0)} candidate pairs, {len(triples)} triples")
+                last_id = doc.id
+                if doc.final:  # recorded now, not when the next document starts: a stream may pause here
+                    writer.finish_document(doc.id)
+                    bar.advance()
+                    last_id = None
         if last_id is not None:
             writer.finish_document(last_id)
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ class Document:
     text: str
     entities: list[EntitySpan] | None = None  # None: find entities with Stanza
     offset: int = 0  # where `text` starts in the whole document (large files arrive in chunks)
+    final: bool = True  # no chunk of this document follows (False while a file or stream may go on)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def _text_documents(pieces: Iterable[str], source: str, report: InputReport, war
                 break
             chunk, buffer = buffer[:cut], buffer[cut:]
             if chunk.strip():
-                yield Document(source, chunk, None, offset)
+                yield Document(source, chunk, None, offset, final=piece is None and not buffer)
                 yielded = True
             offset += len(chunk)
     if not yielded:

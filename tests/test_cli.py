@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -258,5 +259,33 @@ def test_extract_from_a_paused_stream_writes_each_document_without_waiting_for_m
         proc.stdin.close()
         assert proc.wait(timeout=120) == 0
         assert "2 documents" in proc.stderr.read()
+    finally:
+        proc.kill()
+
+
+@pytest.mark.slow
+def test_a_paused_stream_records_each_finished_document_for_resume(workdir: Path, tmp_path: Path) -> None:
+    """With -o on a stream, a document is recorded as finished as soon as it is written, not when the
+    next one starts: a run killed while the stream waits does not redo it on --resume."""
+    out = tmp_path / "out.jsonl"
+    progress = tmp_path / "out.jsonl.progress"
+    args = [sys.executable, "-m", "fsre_cli", "extract", "-", "--schema", str(workdir / "s.yaml"),
+            "--method", "prototype", "--min-score", "0", "-o", str(out)]
+    env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1"}
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=ROOT)
+    try:
+        proc.stdin.write(json.dumps({**DOC, "id": "s1"}) + "\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 300
+        while not (progress.exists() and progress.read_text().splitlines() == ["s1"]):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"s1 was not recorded as finished while stdin stayed open: {proc.stderr.read()}")
+            time.sleep(0.2)
+        assert {json.loads(line)["doc"] for line in out.read_text().splitlines()} == {"s1"}
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0
+        assert progress.read_text().splitlines() == ["s1"]  # recorded once
     finally:
         proc.kill()

@@ -92,10 +92,12 @@ def test_text_from_a_stream_is_cut_where_the_stream_pauses() -> None:
     writer.flush()
     first = _next_within(docs)
     assert (first.id, first.text, first.offset) == ("-", "Ada works at Acme.\nShe lives in Paris.\n", 0)
+    assert not first.final  # the stream may go on
     writer.write("Bob joined Initech.\n")
     writer.close()
     second = _next_within(docs)
     assert (second.id, second.text, second.offset) == ("-", "Bob joined Initech.\n", len(first.text))
+    assert second.final  # the stream ended
     assert _next_within(docs) is None
 
 
@@ -145,6 +147,7 @@ def test_large_files_arrive_in_chunks_with_offsets(tmp_path: Path) -> None:
     for d in docs:
         assert text[d.offset : d.offset + len(d.text)] == d.text
         assert d.text.endswith("\n")  # cut at paragraph boundaries, never inside a sentence
+    assert [d.final for d in docs] == [False] * (len(docs) - 1) + [True]  # only the last chunk ends the file
 
 
 def _triple(doc: str, start: int = 0) -> Triple:

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -85,7 +86,7 @@ def read_input(path: str | Path) -> list[Document]:
 
 def replicate(docs: Sequence[Document], copies: int) -> list[Document]:
     """`copies` copies of the documents with distinct ids."""
-    return [Document(f"{d.id}#{i}", d.text, d.entities, d.offset) for i in range(copies) for d in docs]
+    return [dataclasses.replace(d, id=f"{d.id}#{i}") for i in range(copies) for d in docs]
 
 
 def run_pipeline(docs: Sequence[Document], schema, scorer, recognizer) -> tuple[float, Any]:
