@@ -61,6 +61,28 @@ def _ok(summary: dict[str, Any], key: str) -> str:
     return pct(summary[key]) if key in summary else "—"
 
 
+# Options the bench commands share, declared once.
+KOpt = Annotated[str, typer.Option("--k", help="Examples per relation (comma-separated).")]
+MethodsOpt = Annotated[str, typer.Option("--methods", help="prototype, tkre, qa4re, cascade (comma-separated).")]
+AblationsOpt = Annotated[bool, typer.Option("--ablations", help="Also run TKRE's ablation ladder (prototype, "
+                                            "fine-tune, +MSLM, +SCL, +synthetic, full).")]
+SeedsOpt = Annotated[str, typer.Option("--seeds", help=SEEDS_HELP)]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI).")]
+SynthOpt = Annotated[int, typer.Option("--synth-per-relation", help="Synthetic examples asked per relation.")]
+CacheModelsOpt = Annotated[bool, typer.Option("--cache-models", help="Save trained models in the model cache (about "
+                                              "90 MB each with the default encoder) and reuse them: a killed run "
+                                              "resumes.")]
+CascadeRouteOpt = Annotated[float, typer.Option("--cascade-route", help="Share of pairs the cascade's calibrated "
+                                                "band sends to the LLM (as `fsre extract --cascade-route`).")]
+NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start the embedded LLM server; without "
+                                             "OPENAI_BASE_URL the LLM rows are skipped.")]
+EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENCODER", help="Encoder id or path.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Pairs per encoder batch.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
+                                                   "min(4, cores)).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines, only the table.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="Training precision: auto (bf16 where the hardware "
                                            "has it), fp32 or bf16.")]
 
@@ -71,7 +93,7 @@ def fewrel(
     episodes: int = typer.Option(1000, "--episodes", help="Episodes per setting and seed."),
     settings: str = typer.Option("5-1,5-5,10-1,10-5", "--settings", help="N-way K-shot settings, e.g. 5-1,10-5."),
     query: int = typer.Option(1, "--query", help="Queries per relation in an episode."),
-    seeds: str = typer.Option("0,1,2", "--seeds", help=SEEDS_HELP),
+    seeds: SeedsOpt = "0,1,2",
     max_per_relation: Optional[int] = typer.Option(None, "--max-per-relation",
                                                    help="Use only the first N instances of each relation (quick runs)."),
     tkre_k: str = typer.Option("", "--tkre-k", help="Also run TKRE's K-shot protocol for these K (e.g. 8,16,32): "
@@ -79,12 +101,12 @@ def fewrel(
     test_per_relation: int = typer.Option(100, "--test-per-relation", help="TKRE protocol: test instances per relation."),
     quick: bool = typer.Option(False, "--quick", help="TKRE protocol: 1+1 pre-training epochs, 3 fine-tuning epochs (CI)."),
     precision: PrecisionOpt = "auto",
-    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+    encoder: EncoderOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    threads: ThreadsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Prototype accuracy on FewRel N-way K-shot episodes (every instance embedded once), and
     optionally TKRE's K-shot protocol (`--tkre-k`).
@@ -136,30 +158,6 @@ def _labeled_options(methods: str, ablations: bool):
     from fsre_cli.bench.labeled import METHODS
 
     return parse_names(methods, "--methods", METHODS), ablations
-
-
-# Options the labelled benchmarks (crossre, redocred) share, declared once.
-KOpt = Annotated[str, typer.Option("--k", help="Examples per relation (comma-separated).")]
-MethodsOpt = Annotated[str, typer.Option("--methods", help="prototype, tkre, qa4re, cascade (comma-separated).")]
-AblationsOpt = Annotated[bool, typer.Option("--ablations", help="Also run TKRE's ablation ladder (prototype, "
-                                            "fine-tune, +MSLM, +SCL, +synthetic, full).")]
-SeedsOpt = Annotated[str, typer.Option("--seeds", help=SEEDS_HELP)]
-QuickOpt = Annotated[bool, typer.Option("--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs (CI).")]
-SynthOpt = Annotated[int, typer.Option("--synth-per-relation", help="Synthetic examples asked per relation.")]
-CacheModelsOpt = Annotated[bool, typer.Option("--cache-models", help="Save trained models in the model cache (about "
-                                              "90 MB each with the default encoder) and reuse them: a killed run "
-                                              "resumes.")]
-CascadeRouteOpt = Annotated[float, typer.Option("--cascade-route", help="Share of pairs the cascade's calibrated "
-                                                "band sends to the LLM (as `fsre extract --cascade-route`).")]
-NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start the embedded LLM server; without "
-                                             "OPENAI_BASE_URL the LLM rows are skipped.")]
-EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENCODER", help="Encoder id or path.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Pairs per encoder batch.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
-                                                   "min(4, cores)).")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines, only the table.")]
 
 
 def _precisions(value: str) -> list[str]:
@@ -288,12 +286,12 @@ def speed(
     seeds: str = typer.Option("0", "--seeds", help="Training seed (the first one is used: speed is one run)."),
     precision: str = typer.Option("auto", "--precision", help="Training precisions to time (comma-separated: auto, "
                                   "fp32, bf16); the first also trains the model timed for throughput."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", envvar="FSRE_ENCODER", help="Encoder id or path."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per encoder batch."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default $FSRE_THREADS, else min(4, cores))."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the table."),
+    encoder: EncoderOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    threads: ThreadsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Extraction throughput through the real pipeline vs the bare encoder forward pass on the same
     batches (ratio, target ≥ 0.8), training time for a 17-relation 8-shot schema, peak RSS.
