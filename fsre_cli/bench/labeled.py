@@ -373,7 +373,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
         key = (config, bool(variant.synthetic))
         if key not in models:
             models[key] = train_or_load(schema, side, config, ctx, variant.name, mentions)
-        return models[key], info
+        return config, models[key], info
 
     for variant in rows:
         row: dict[str, Any] = {"variant": variant.name, "seed": seed}
@@ -411,8 +411,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                         client.close()
             else:
                 base = variant if variant.kind == "tkre" else Variant("tkre", "tkre")
-                (artifact, seconds), info = model(base)
-                config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **dict(base.train))
+                config, (artifact, seconds), info = model(base)
                 key = (variant.kind, config, base.synthetic)
                 if key not in scores:
                     tkre = TkreScorer(artifact, device=ctx.device, batch_size=ctx.batch_size)
