@@ -301,14 +301,13 @@ class EntityRecognizer:
     def _ner_model_files(self) -> list[tuple[str, int, int]] | None:
         """Path, size and modification time of every file the NER pipeline loads from (a
         re-downloaded or retrained model changes them), or None when there are none."""
-        if self.ner_model_path:
-            paths = [Path(self.ner_model_path)]
-        else:
+        paths = [Path(self.ner_model_path)] if self.ner_model_path else []
+        if not (self.ner_model_path and self.lang == "en"):  # else Stanza's tokenizer is loaded too
             root = Path(self.stanza_dir)
             lang_dir = root / self.lang
             if not (root / "resources.json").is_file() or not lang_dir.is_dir():
                 return None
-            paths = [root / "resources.json"] + sorted(p for p in lang_dir.rglob("*") if p.is_file())
+            paths += [root / "resources.json"] + sorted(p for p in lang_dir.rglob("*") if p.is_file())
         files = []
         for path in paths:
             try:
