@@ -438,8 +438,10 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                     if info:
                         scores[key]["synthetic"] = info
             row.update(scores[key])
+            speed = row["pairs_per_second"]
+            speed_text = "embeddings cached" if speed is None else f"{speed:8.1f} pairs/s"
             ctx.log.info(f"  {variant.name:20} F1 {100 * row['f1']:6.2f}  P {100 * row['precision']:6.2f}  "
-                         f"R {100 * row['recall']:6.2f}  {row['pairs_per_second'] or 0:8.1f} pairs/s")
+                         f"R {100 * row['recall']:6.2f}  {speed_text}")
         except FsreError as exc:
             row["skipped"] = str(exc).splitlines()[0]
             ctx.note(f"{variant.name} (seed {seed}): failed: {row['skipped']}")
