@@ -326,23 +326,15 @@ def extract(
             if not writer.is_done(d.id))
     sentences = recognizer.process(docs, flush_when=stream_paused)
     flush_when = (lambda: recognizer.holding == 0 and feed.paused()) if feed else None
-    last_id: str | None = None
     try:
         with log.progress("extracting", total=None) as bar:
             for doc, triples in extract_triples(sentences, schema, scorer, min_score=min_score,
                                                 stats=stats, flush_when=flush_when):
-                if last_id is not None and doc.id != last_id:
-                    writer.finish_document(last_id)  # its last chunk was blank, so none said final
-                    bar.advance()
                 writer.write(triples)
                 log.debug(f"{doc.id}: {stats.per_document.get(doc.id, 0)} candidate pairs, {len(triples)} triples")
-                last_id = doc.id
-                if doc.final:  # recorded now, not when the next document starts: a stream may pause here
+                if doc.final:  # recorded as soon as its last chunk is written: a stream may pause here
                     writer.finish_document(doc.id)
                     bar.advance()
-                    last_id = None
-        if last_id is not None:
-            writer.finish_document(last_id)
     except KeyboardInterrupt:
         hint = f"; rerun with `-o {output} --resume` to continue" if output else ""
         log.error(f"interrupted after {writer.finished} complete document(s){hint}")

@@ -178,10 +178,13 @@ def _text_documents(pieces: Iterable[str], source: str, report: InputReport, war
     """One document per text source; a large one arrives as consecutive chunks cut at paragraph
     (else line) boundaries, each with its character offset. `pieces` are the blocks of a file
     or the lines of a stream; for a stream, `paused` also ends a chunk where the input pauses,
-    so its sentences are scored without waiting for more."""
+    so its sentences are scored without waiting for more.
+
+    The last chunk is `final`. When the input ends in blank text after a chunk was already cut,
+    an empty final chunk closes the document, so every document ends with one."""
     offset = 0
     buffer = ""
-    yielded = False
+    last: Document | None = None
     for piece in itertools.chain(pieces, [None]):
         if piece is not None:
             buffer += piece
@@ -194,13 +197,15 @@ def _text_documents(pieces: Iterable[str], source: str, report: InputReport, war
                 break
             chunk, buffer = buffer[:cut], buffer[cut:]
             if chunk.strip():
-                yield Document(source, chunk, None, offset, final=piece is None and not buffer)
-                yielded = True
+                last = Document(source, chunk, None, offset, final=piece is None and not buffer)
+                yield last
             offset += len(chunk)
-    if not yielded:
+    if last is None:
         report.skip(source, "empty", warn)
-    else:
-        report.documents += 1
+        return
+    if not last.final:
+        yield Document(source, "", None, offset, final=True)
+    report.documents += 1
 
 
 def _chunk_end(buffer: str, chunk_chars: int) -> int:

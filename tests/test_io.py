@@ -150,6 +150,16 @@ def test_large_files_arrive_in_chunks_with_offsets(tmp_path: Path) -> None:
     assert [d.final for d in docs] == [False] * (len(docs) - 1) + [True]  # only the last chunk ends the file
 
 
+def test_a_file_ending_in_blank_text_still_ends_with_a_final_chunk(tmp_path: Path) -> None:
+    text = "Ada works at Acme.\n\n" * 30 + "\n" * 600  # the blank tail is cut off after the last real chunk
+    path = tmp_path / "tail.txt"
+    path.write_text(text, encoding="utf-8")
+    docs, report, _ = _read([str(path)], chunk_chars=500)
+    assert report.documents == 1 and [d.final for d in docs] == [False] * (len(docs) - 1) + [True]
+    assert docs[-1].text == "" and docs[-1].offset == len(text)  # an empty chunk closes the document
+    assert "".join(d.text for d in docs).strip() == text.strip()
+
+
 def _triple(doc: str, start: int = 0) -> Triple:
     head = Mention("Microsoft", start, start + 9, "ORG")
     tail = Mention("Bill Gates", start + 25, start + 35, "PERSON")
