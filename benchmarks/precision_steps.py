@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from fsre_cli.bench.common import data_file, environment
-    from fsre_cli.datasets import CROSSRE_DESCRIPTIONS, CROSSRE_TEMPLATES, kshot_schema, load_crossre
+    from fsre_cli.bench.datasets import CROSSRE_DESCRIPTIONS, CROSSRE_TEMPLATES, kshot_schema, load_crossre
     from fsre_cli.tkre.data import build_instances
     from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, native_bf16, resolve_encoder
     from fsre_cli.tkre.markers import mark_pairs

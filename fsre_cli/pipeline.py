@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 from fsre_cli.candidates import document_candidates
 from fsre_cli.documents import Candidate, Document, Mention, Sentence, Triple
 from fsre_cli.schema import Schema
-from fsre_cli.scoring import PairScorer, Prediction
+from fsre_cli.scorers.base import PairScorer, Prediction
 
 
 @dataclass

@@ -23,10 +23,10 @@ from fsre_cli.bench.labeled import (
 )
 from fsre_cli.cli import app
 from fsre_cli.console import NULL_LOG
-from fsre_cli.datasets import CROSSRE_DESCRIPTIONS, LabeledSentence, kshot_schema, load_crossre, load_fewrel
+from fsre_cli.bench.datasets import CROSSRE_DESCRIPTIONS, LabeledSentence, kshot_schema, load_crossre, load_fewrel
 from fsre_cli.errors import UsageError
 from fsre_cli.schema import Span
-from fsre_cli.scoring import Prediction
+from fsre_cli.scorers.base import Prediction
 
 runner = CliRunner()
 
@@ -303,7 +303,7 @@ def untrained_scorer():
     from fsre_cli.tkre.artifact import Artifact
     from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
     from fsre_cli.tkre.model import PairClassifier
-    from fsre_cli.tkre.scorer import TkreScorer
+    from fsre_cli.scorers.tkre import TkreScorer
 
     schema = load_schema(Path(__file__).parents[1] / "schemas" / "org-people.yaml")
     source = resolve_encoder(None)
@@ -347,7 +347,7 @@ def test_qa4re_row_with_an_llm(tmp_path):
     """QA4RE through the bench with $OPENAI_BASE_URL, else the embedded local server."""
     import os
 
-    from fsre_cli.datasets import CROSSRE_TEMPLATES
+    from fsre_cli.bench.datasets import CROSSRE_TEMPLATES
     from fsre_cli.errors import ModelMissingError
 
     if not os.environ.get("OPENAI_BASE_URL"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fsre_cli.datasets import (
+from fsre_cli.bench.datasets import (
     CROSSRE_DESCRIPTIONS,
     CROSSRE_TEMPLATES,
     NOTA_LABEL,

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fsre_cli.cli_eval import eval_command
+from fsre_cli.cli.eval import eval_command
 from fsre_cli.errors import UsageError
 from fsre_cli.evaluation import (
     Confusion,

@@ -218,7 +218,7 @@ def test_llm_serve_prints_the_url_and_stops_on_ctrl_c(llm_base_url: str) -> None
     import sys
 
     code = (
-        "import typer; from fsre_cli.cli_llm import llm_app; app = typer.Typer(); "
+        "import typer; from fsre_cli.cli.llm import llm_app; app = typer.Typer(); "
         "app.add_typer(llm_app, name='llm'); app()"
     )
     proc = subprocess.Popen(

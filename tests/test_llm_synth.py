@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fsre_cli.cli_llm import llm_app, synth_command
+from fsre_cli.cli.llm import llm_app, synth_command
 from fsre_cli.llm import synth as S
 from fsre_cli.llm.client import LLMClient
 from fsre_cli.llm.prompts import synth_messages, synth_schema

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from fsre_cli.documents import Candidate, Mention, Sentence
-from fsre_cli.qa4re import (
+from fsre_cli.scorers.qa4re import (
     NOTA_TEMPLATE, CascadeScorer, QA4REScorer, build_question, calibrated_band, letter_probabilities, parse_answer,
 )
 from fsre_cli.schema import parse_schema
-from fsre_cli.scoring import Prediction
+from fsre_cli.scorers.base import Prediction
 
 SCHEMA = parse_schema("""\
 name: qa

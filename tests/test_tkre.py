@@ -14,7 +14,7 @@ from fsre_cli.tkre.data import build_instances, split_heldout
 from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.markers import ENTITY, OTHER, RELATION, SPECIAL, PairSpec, mark_pair
 from fsre_cli.tkre.pretrain import MASK_PROBS, PretrainItem, mslm_mask, pretrain
-from fsre_cli.tkre.scorer import PairEmbedder, PrototypeScorer, TkreScorer
+from fsre_cli.scorers.tkre import PairEmbedder, PrototypeScorer, TkreScorer
 from fsre_cli.tkre.train import TrainConfig, cache_key, calibrate_threshold, train_model
 from fsre_cli.errors import UsageError
 
@@ -248,7 +248,7 @@ def test_known_mentions_replace_guessed_negatives(toy_schema) -> None:
 def test_synthetic_example_verifier(trained, toy_schema) -> None:
     from dataclasses import replace
 
-    from fsre_cli.tkre.scorer import example_verifier
+    from fsre_cli.scorers.tkre import example_verifier
 
     verify = example_verifier(TkreScorer(trained.artifact))
     good = toy_schema.relations["born_in"].examples[0]

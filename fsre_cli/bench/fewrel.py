@@ -27,7 +27,7 @@ import torch
 
 from fsre_cli.bench.common import Stopwatch, aggregate, environment, progress_lines
 from fsre_cli.console import NULL_LOG, Log
-from fsre_cli.datasets import FEWREL_ENTITY_TYPE, Instance, load_fewrel, redocred_descriptions, sample_episodes
+from fsre_cli.bench.datasets import FEWREL_ENTITY_TYPE, Instance, load_fewrel, redocred_descriptions, sample_episodes
 from fsre_cli.documents import Candidate, Mention, Sentence
 from fsre_cli.schema import Example, Relation, Schema
 from fsre_cli.tkre.markers import PairSpec
@@ -138,7 +138,7 @@ def run_tkre_protocol(cache: EmbeddingCache, ks: Sequence[int], seeds: Sequence[
                       descriptions: dict[str, str], encoder: str | None, device: str, batch_size: int,
                       quick: bool, precision: str = "auto", log: Log = NULL_LOG) -> list[dict[str, Any]]:
     """TKRE's K-shot protocol on FewRel relations: all-relation classification accuracy (no NOTA)."""
-    from fsre_cli.tkre.scorer import TkreScorer
+    from fsre_cli.scorers.tkre import TkreScorer
     from fsre_cli.tkre.train import train_model
 
     rows = []
@@ -200,7 +200,7 @@ def run_fewrel(
 ) -> dict[str, Any]:
     """Prototype episodes (and optionally the TKRE protocol) on one FewRel file; a JSON-able dict."""
     from fsre_cli.tkre.encoder import resolve_encoder
-    from fsre_cli.tkre.scorer import PairEmbedder
+    from fsre_cli.scorers.tkre import PairEmbedder
 
     sw = Stopwatch()
     started = time.perf_counter()

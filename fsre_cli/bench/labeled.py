@@ -36,7 +36,7 @@ from fsre_cli.bench.common import Stopwatch, aggregate, environment, progress_li
 from fsre_cli.bench.fewrel import train_config
 from fsre_cli.candidates import candidate_pairs
 from fsre_cli.console import NULL_LOG, Log
-from fsre_cli.datasets import (
+from fsre_cli.bench.datasets import (
     CROSSRE_DESCRIPTIONS,
     CROSSRE_TEMPLATES,
     REDOCRED_TEMPLATES,
@@ -299,7 +299,7 @@ class RunContext:
 
     def get_embedder(self):
         if self.embedder is None:
-            from fsre_cli.tkre.scorer import PairEmbedder
+            from fsre_cli.scorers.tkre import PairEmbedder
 
             self.embedder = CachingEmbedder(PairEmbedder.load(self.encoder, device=self.device,
                                                               batch_size=self.batch_size))
@@ -353,7 +353,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
              mentions: Mapping[str, Sequence[Span]] | None = None) -> list[dict[str, Any]]:
     """Every variant for one (schema, seed): per-variant scores, training time, or a skip note.
     `mentions` (example text -> typed gold mentions) goes to training (see `training_mentions`)."""
-    from fsre_cli.tkre.scorer import PrototypeScorer, TkreScorer, candidate_pair
+    from fsre_cli.scorers.tkre import PrototypeScorer, TkreScorer, candidate_pair
 
     models: dict[tuple, tuple[Any, float]] = {}
     scores: dict[tuple, dict[str, Any]] = {}
@@ -397,7 +397,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                         scores[key]["pairs_per_second"] = None
                         scores[key]["cached_embeddings"] = True
             elif variant.kind == "qa4re":
-                from fsre_cli.qa4re import QA4REScorer
+                from fsre_cli.scorers.qa4re import QA4REScorer
 
                 key = ("qa4re",)
                 if key not in scores:
@@ -418,7 +418,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                     extra: dict[str, Any] = {}
                     client = None
                     if variant.kind == "cascade":
-                        from fsre_cli.qa4re import CascadeScorer, QA4REScorer
+                        from fsre_cli.scorers.qa4re import CascadeScorer, QA4REScorer
 
                         client = ctx.llm.cold_client()
                         scorer = CascadeScorer(tkre, QA4REScorer(schema, client, seed=seed),

@@ -204,7 +204,7 @@ def measure_train_time(*, data: str | Path | None, encoder: str | None, device: 
     """Training time for CrossRE science, K=8 (17 relations) with the default configuration."""
     from fsre_cli.bench.common import data_file
     from fsre_cli.bench.fewrel import train_config
-    from fsre_cli.datasets import CROSSRE_DESCRIPTIONS, CROSSRE_TEMPLATES, kshot_schema, load_crossre
+    from fsre_cli.bench.datasets import CROSSRE_DESCRIPTIONS, CROSSRE_TEMPLATES, kshot_schema, load_crossre
     from fsre_cli.tkre.train import train_model
 
     path = data_file(data, "crossre", "science-train.json")
@@ -255,7 +255,7 @@ def run_speed(
     from fsre_cli.schema import load_schema
     from fsre_cli.sidecar import read_sidecar
     from fsre_cli.tkre.artifact import save_artifact
-    from fsre_cli.tkre.scorer import TkreScorer
+    from fsre_cli.scorers.tkre import TkreScorer
     from fsre_cli.tkre.train import ensure_model
 
     if repeat < 1:

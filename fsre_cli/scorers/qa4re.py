@@ -20,7 +20,7 @@ from typing import Sequence
 
 from fsre_cli.documents import Candidate
 from fsre_cli.schema import Schema
-from fsre_cli.scoring import Prediction
+from fsre_cli.scorers.base import Prediction
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 NOTA_TEMPLATE = "{head} has no known relation to {tail}"

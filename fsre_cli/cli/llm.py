@@ -119,7 +119,7 @@ def _classifier_verifier(schema_path: Path):
     from fsre_cli.entities import EntityRecognizer
     from fsre_cli.schema import load_schema
     from fsre_cli.paths import mention_cache_dir
-    from fsre_cli.tkre.scorer import TkreScorer, example_verifier
+    from fsre_cli.scorers.tkre import TkreScorer, example_verifier
     from fsre_cli.tkre.train import TrainConfig, ensure_model, example_mentions
 
     log = Log()

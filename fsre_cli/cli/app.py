@@ -211,7 +211,7 @@ def train(
     log = Log(quiet=quiet)
     _threads()
     if synth:
-        from fsre_cli.cli_llm import synth_main
+        from fsre_cli.cli.llm import synth_main
 
         code = synth_main(schema_path, log=log)
         if code:
@@ -374,7 +374,7 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
     device = pick_device(device)
     check_precision(precision)  # a bad value is a usage error whatever the method
     if method == "prototype":
-        from fsre_cli.tkre.scorer import PairEmbedder, PrototypeScorer
+        from fsre_cli.scorers.tkre import PairEmbedder, PrototypeScorer
 
         if not schema.examples:
             raise UsageError("--method prototype needs examples in the schema")
@@ -384,13 +384,13 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
         return PrototypeScorer(schema, embedder, examples=examples, mentions=mentions)
     if method in ("qa4re", "cascade"):
         from fsre_cli.llm.client import LLMClient, LLMConfig
-        from fsre_cli.qa4re import QA4REScorer
+        from fsre_cli.scorers.qa4re import QA4REScorer
 
         client = LLMClient(LLMConfig.from_env(model=llm_model, use_cache=not no_cache))
         qa = QA4REScorer(schema, client, log=log)
         if method == "qa4re":
             return qa
-    from fsre_cli.tkre.scorer import TkreScorer
+    from fsre_cli.scorers.tkre import TkreScorer
     from fsre_cli.tkre.train import TrainConfig, ensure_model, example_mentions
 
     if not schema.examples:
@@ -403,7 +403,7 @@ def build_scorer(schema, sidecar, *, method: str, model=None, encoder=None, devi
     tkre = TkreScorer(artifact, device=device, batch_size=batch_size)
     if method == "tkre":
         return tkre
-    from fsre_cli.qa4re import CascadeScorer
+    from fsre_cli.scorers.qa4re import CascadeScorer
 
     cascade = CascadeScorer(tkre, qa, band=cascade_band, route_fraction=cascade_route)
     if log:
@@ -421,14 +421,14 @@ def _threads() -> None:
 
 
 def _register_optional_commands() -> None:
-    from fsre_cli.cli_eval import eval_command
-    from fsre_cli.cli_llm import llm_app, synth_command
+    from fsre_cli.cli.eval import eval_command
+    from fsre_cli.cli.llm import llm_app, synth_command
 
     app.command("eval")(eval_command)
     app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.")
     app.command("synth")(synth_command)
     try:
-        from fsre_cli.bench.cli import bench_app
+        from fsre_cli.cli.bench import bench_app
     except ImportError:
         return
     app.add_typer(bench_app, name="bench", help="Reproducible benchmark runs on FewRel, CrossRE, Re-DocRED.")

@@ -8,7 +8,7 @@ import torch
 
 from fsre_cli.documents import Candidate
 from fsre_cli.schema import Schema, Span
-from fsre_cli.scoring import Prediction
+from fsre_cli.scorers.base import Prediction
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.data import build_instances
 from fsre_cli.tkre.encoder import native_bf16

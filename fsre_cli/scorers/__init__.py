@@ -1,0 +1,1 @@
+"""Relation scorers: one module per method, built through one registry (see `build`)."""
