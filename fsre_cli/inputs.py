@@ -24,6 +24,7 @@ from fsre_cli.errors import UsageError
 
 CHUNK_CHARS = 1 << 20  # 1M characters per chunk of a large text file
 SNIFF_BYTES = 8192
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
 @dataclass
@@ -142,7 +143,7 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
         if problem:
             report.skip(source, problem, warn)
             continue
-        fmt = input_format if input_format != "auto" else ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "text")
+        fmt = source_format(source, input_format)
         try:
             with path.open("r", encoding="utf-8", errors="strict", newline="") as fh:
                 if fmt == "jsonl":
@@ -154,6 +155,16 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
             report.skip(source, f"not UTF-8 text (byte {exc.start} of a chunk: {exc.reason})", warn)
         except OSError as exc:
             report.skip(source, f"cannot read: {exc.strerror or exc}", warn)
+
+
+def source_format(source: str, input_format: str = "auto") -> str | None:
+    """jsonl or text for a file path (by its suffix under auto); None for stdin under auto
+    (its first character decides)."""
+    if input_format != "auto":
+        return input_format
+    if source == "-":
+        return None
+    return "jsonl" if Path(source).suffix.lower() in JSONL_SUFFIXES else "text"
 
 
 def _check_file(path: Path) -> str | None:

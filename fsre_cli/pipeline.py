@@ -1,20 +1,27 @@
-"""documents -> sentences and mentions -> candidate pairs -> scorer -> triples.
+"""An extract run: sources -> documents -> entities -> candidate pairs -> scores -> triples -> writer.
 
-Candidate pairs of many documents are scored together (`batch_pairs`), so the
-encoder runs on full, length-sorted batches; results come back per document, in
-input order, with offsets into the original document text. `flush_when` scores a
-partial batch when the input pauses (a stream), so output keeps up with input.
+`run` owns the whole flow for the CLI and for Python callers alike: reading and skipping bad
+inputs, resuming, flushing a paused stream, counting, and stopping cleanly on Ctrl-C.
+`extract_triples` is its scoring core: candidate pairs of many documents are scored together
+(`batch_pairs`), so the encoder runs on full, length-sorted batches; results come back per
+document, in input order, with offsets into the original document text.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from fsre_cli.candidates import document_candidates
+from fsre_cli.console import NULL_LOG, Log
 from fsre_cli.documents import Candidate, Document, Mention, Sentence, Triple
+from fsre_cli.errors import FsreError, UsageError
 from fsre_cli.schema import Schema
 from fsre_cli.scorers.base import PairScorer, Prediction
+
+INPUT_FORMATS = ("auto", "text", "jsonl")
 
 
 @dataclass
@@ -25,6 +32,94 @@ class ExtractStats:
     candidates: int = 0
     triples: int = 0
     per_document: dict[str, int] = field(default_factory=dict)  # candidates per document
+
+
+class Interrupted(FsreError):
+    """Ctrl-C during a run: what was finished is kept (and resumable with --output/--resume)."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunResult:
+    stats: ExtractStats
+    skipped: list[tuple[str, str]]  # (source or document, reason)
+    scorer: dict[str, Any]  # the scorer's own counts (`PairScorer.run_summary`)
+    method: str
+
+    def summary(self) -> str:
+        """The one-line summary `fsre extract` prints."""
+        s = self.stats
+        extra = ""
+        if "sent_to_llm" in self.scorer:
+            routed = self.scorer["sent_to_llm"]
+            share = f" ({routed / s.candidates:.0%})" if s.candidates else ""
+            extra = f", {routed} sent to the LLM{share}"
+        return (f"{s.documents} documents, {s.sentences} sentences, {s.mentions} mentions, "
+                f"{s.candidates} candidate pairs{extra}, {s.triples} triples ({self.method})")
+
+
+def check_sources(sources: Sequence[str], files_from: str | None = None) -> None:
+    if not sources:
+        raise UsageError("no inputs: give files, directories, - for stdin, or --files-from")
+    if list(sources).count("-") + (files_from == "-") > 1:
+        raise UsageError("stdin (-) can be used only once")
+
+
+def preflight(sources: Sequence[str], recognizer, *, input_format: str = "auto") -> None:
+    """Fail now, before any model is trained or loaded, on what would fail later: a run over
+    plain text needs the NER model (JSONL may carry its own entities)."""
+    from fsre_cli.inputs import source_format
+
+    if input_format not in INPUT_FORMATS:
+        raise UsageError(f"--format must be {', '.join(INPUT_FORMATS)}, not {input_format!r}")
+    plain_text = any(s != "-" and source_format(s, input_format) == "text" for s in sources)
+    if recognizer.entities == "stanza" or (recognizer.entities == "auto" and plain_text):
+        recognizer.preload()
+
+
+def run(
+    sources: Sequence[str],
+    schema: Schema,
+    scorer: PairScorer,
+    recognizer,
+    *,
+    output: Path | None = None,
+    resume: bool = False,
+    input_format: str = "auto",
+    min_score: float | None = None,
+    stdin: TextIO | None = None,
+    log: Log = NULL_LOG,
+) -> RunResult:
+    """Extract triples from `sources` (paths, '-' for stdin) into `output` (stdout when None)."""
+    from fsre_cli.inputs import InputReport, StreamFeed, read_documents
+    from fsre_cli.outputs import TripleWriter
+
+    writer = TripleWriter(output, resume=resume)
+    report = InputReport()
+    stats = ExtractStats()
+    # stdin is read ahead by a thread; when it pauses, the batches held so far are scored
+    # and written, so a slow stream (tail -f) gets its triples without waiting for more
+    feed = StreamFeed(stdin or sys.stdin) if "-" in sources else None
+    docs = (d for d in read_documents(sources, report, warn=log.warn, input_format=input_format, stdin=feed)
+            if not writer.is_done(d.id))
+    sentences = recognizer.process(docs, flush_when=feed.paused if feed else None)
+    flush_when = (lambda: recognizer.holding == 0 and feed.paused()) if feed else None
+    try:
+        with log.progress("extracting", total=None) as bar:
+            for doc, triples in extract_triples(sentences, schema, scorer, min_score=min_score,
+                                                stats=stats, flush_when=flush_when):
+                writer.write(triples)
+                log.debug(f"{doc.id}: {stats.per_document.get(doc.id, 0)} candidate pairs, {len(triples)} triples")
+                if doc.final:  # recorded as soon as its last chunk is written: a stream may pause here
+                    writer.finish_document(doc.id)
+                    bar.advance()
+    except KeyboardInterrupt:
+        hint = f"; rerun with `-o {output} --resume` to continue" if output else ""
+        raise Interrupted(f"interrupted after {writer.finished} complete document(s){hint}") from None
+    finally:
+        writer.close()
+    return RunResult(stats, list(report.skipped), scorer.run_summary(), scorer.method)
 
 
 def decide(pred: Prediction, min_score: float | None) -> tuple[str, float] | None:
@@ -92,4 +187,3 @@ def extract_triples(
             yield from flush()
             n_pending = 0
     yield from flush()
-

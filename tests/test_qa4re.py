@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from fsre_cli.documents import Candidate, Mention, Sentence
-from fsre_cli.scorers.qa4re import (
-    NOTA_TEMPLATE, CascadeScorer, QA4REScorer, build_question, calibrated_band, letter_probabilities, parse_answer,
-)
 from fsre_cli.schema import parse_schema
 from fsre_cli.scorers.base import Prediction
+from fsre_cli.scorers.cascade import CascadeScorer, calibrated_band
+from fsre_cli.scorers.qa4re import NOTA_TEMPLATE, QA4REScorer, build_question, letter_probabilities, parse_answer
 
 SCHEMA = parse_schema("""\
 name: qa

@@ -14,8 +14,11 @@ from fsre_cli.tkre.data import build_instances, split_heldout
 from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.markers import ENTITY, OTHER, RELATION, SPECIAL, PairSpec, mark_pair
 from fsre_cli.tkre.pretrain import MASK_PROBS, PretrainItem, mslm_mask, pretrain
-from fsre_cli.scorers.tkre import PairEmbedder, PrototypeScorer, TkreScorer
-from fsre_cli.tkre.train import TrainConfig, cache_key, calibrate_threshold, train_model
+from fsre_cli.scorers.prototype import PairEmbedder, PrototypeScorer
+from fsre_cli.scorers.tkre import TkreScorer
+from fsre_cli.tkre.calibration import calibrate_threshold
+from fsre_cli.tkre.config import TrainConfig, cache_key
+from fsre_cli.tkre.train import train_model
 from fsre_cli.errors import UsageError
 
 TOY = """\

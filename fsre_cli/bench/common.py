@@ -97,16 +97,6 @@ def subsample(items: Sequence[T], n: int | None, seed: int) -> list[T]:
     return [items[i] for i in picks]
 
 
-def set_threads(threads: int | None) -> int:
-    """Torch intra-op threads: `threads`, else `$FSRE_THREADS`, else min(4, cores). Returns the count."""
-    import torch
-
-    if not threads:
-        threads = int(os.environ.get("FSRE_THREADS", "0") or 0) or max(1, min(4, os.cpu_count() or 1))
-    torch.set_num_threads(threads)
-    return threads
-
-
 def environment(device: str) -> dict[str, Any]:
     """What the figures depend on besides the options: versions, threads, machine."""
     import torch

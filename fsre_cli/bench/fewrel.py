@@ -125,7 +125,7 @@ def fewrel_schema(train: dict[str, list[Instance]], descriptions: dict[str, str]
 
 def train_config(encoder: str | None, seed: int, quick: bool, **overrides: Any):
     """The benchmark's TrainConfig: the published defaults, or a few epochs with `quick` (CI)."""
-    from fsre_cli.tkre.train import TrainConfig
+    from fsre_cli.tkre.config import TrainConfig
 
     knobs: dict[str, Any] = {"encoder": encoder, "seed": seed, "use_synthetic": False}
     if quick:
@@ -138,7 +138,7 @@ def run_tkre_protocol(cache: EmbeddingCache, ks: Sequence[int], seeds: Sequence[
                       descriptions: dict[str, str], encoder: str | None, device: str, batch_size: int,
                       quick: bool, precision: str = "auto", log: Log = NULL_LOG) -> list[dict[str, Any]]:
     """TKRE's K-shot protocol on FewRel relations: all-relation classification accuracy (no NOTA)."""
-    from fsre_cli.scorers.tkre import TkreScorer
+    from fsre_cli.scorers import build
     from fsre_cli.tkre.train import train_model
 
     rows = []
@@ -158,7 +158,7 @@ def run_tkre_protocol(cache: EmbeddingCache, ks: Sequence[int], seeds: Sequence[
                      f"({len(rels)} relations){' [quick]' if quick else ''} ...")
             result = train_model(schema, None, train_config(encoder, seed, quick, precision=precision), device=device,
                                  on_progress=progress_lines(log))
-            scorer = TkreScorer(result.artifact, device=device, batch_size=batch_size)
+            scorer = build(schema, None, method="tkre", artifact=result.artifact, device=device, batch_size=batch_size)
             cands = [instance_candidate(i, rels, f"fewrel-test-{n}") for n, i in enumerate(test_insts)]
             start = time.perf_counter()
             preds = scorer.predict(cands)
@@ -200,7 +200,7 @@ def run_fewrel(
 ) -> dict[str, Any]:
     """Prototype episodes (and optionally the TKRE protocol) on one FewRel file; a JSON-able dict."""
     from fsre_cli.tkre.encoder import resolve_encoder
-    from fsre_cli.scorers.tkre import PairEmbedder
+    from fsre_cli.scorers.prototype import PairEmbedder
 
     sw = Stopwatch()
     started = time.perf_counter()

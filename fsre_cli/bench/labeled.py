@@ -53,7 +53,6 @@ from fsre_cli.errors import FsreError
 from fsre_cli.evaluation import best_threshold_f1, score_triples
 from fsre_cli.schema import Schema, Span
 
-METHODS = ("prototype", "tkre", "qa4re", "cascade")
 ABLATIONS = ("prototype", "fine-tune", "+mslm", "+scl", "+synthetic", "full")
 CROSSRE_DOMAINS = ("ai", "literature", "music", "news", "politics", "science")
 LLM_VARIANTS = {"qa4re", "cascade", "ablation:+synthetic", "ablation:full"}
@@ -133,13 +132,14 @@ def evaluate(scorer, test: TestSet) -> dict[str, Any]:
            "tp": m.tp, "predicted": m.n_pred, "gold": m.n_gold, "pairs": len(test.candidates),
            "predict_seconds": round(seconds, 2),
            "pairs_per_second": round(len(test.candidates) / seconds, 1) if seconds > 0 else None}
-    if scorer.method in ("tkre", "prototype"):  # scores that a threshold turns into decisions
+    if scorer.decides_by_threshold:  # scores that a threshold turns into decisions
         f1, threshold = best_threshold_f1(prediction_records(test.candidates, preds, best=True), test.gold)
         out["best_threshold_f1"] = round(f1, 6)
         out["best_threshold"] = None if threshold is None else float(f"{threshold:.4g}")
-    if getattr(scorer, "routed", None) is not None:
-        out["routed_to_llm"] = scorer.routed
-        out["routed_fraction"] = round(scorer.routed / len(test.candidates), 4) if test.candidates else 0.0
+    routed = scorer.run_summary().get("sent_to_llm")
+    if routed is not None:
+        out["routed_to_llm"] = routed
+        out["routed_fraction"] = round(routed / len(test.candidates), 4) if test.candidates else 0.0
     return out
 
 
@@ -299,7 +299,7 @@ class RunContext:
 
     def get_embedder(self):
         if self.embedder is None:
-            from fsre_cli.scorers.tkre import PairEmbedder
+            from fsre_cli.scorers.prototype import PairEmbedder
 
             self.embedder = CachingEmbedder(PairEmbedder.load(self.encoder, device=self.device,
                                                               batch_size=self.batch_size))
@@ -325,16 +325,14 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
     """A trained artifact and its training seconds; with `ctx.cache_models` it is read from / saved to
     the model cache (keyed like `fsre train`, plus the example sentences' mentions), so an
     interrupted benchmark resumes where it stopped."""
-    from fsre_cli.tkre.artifact import cached_model_dir, load_artifact, save_artifact
-    from fsre_cli.tkre.encoder import resolve_encoder
-    from fsre_cli.tkre.train import cache_key, train_model
+    from fsre_cli.tkre.artifact import load_artifact, save_artifact
+    from fsre_cli.tkre.store import cached_dir_for
+    from fsre_cli.tkre.train import train_model
 
     directory = None
     config = config.for_device(ctx.device)
     if ctx.cache_models:
-        source = resolve_encoder(config.encoder or schema.encoder)
-        key = cache_key(schema, sidecar, config, source.fingerprint, mentions)
-        directory = cached_model_dir(key)
+        directory = cached_dir_for(schema, sidecar, config, ctx.device, mentions)
         if (directory / "fsre.json").exists():
             artifact = load_artifact(directory, ctx.device)
             ctx.log.info(f"  {label}: cached model {directory}")
@@ -352,8 +350,11 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
 def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], ctx: RunContext,
              mentions: Mapping[str, Sequence[Span]] | None = None) -> list[dict[str, Any]]:
     """Every variant for one (schema, seed): per-variant scores, training time, or a skip note.
-    `mentions` (example text -> typed gold mentions) goes to training (see `training_mentions`)."""
-    from fsre_cli.scorers.tkre import PrototypeScorer, TkreScorer, candidate_pair
+    `mentions` (example text -> typed gold mentions) goes to training (see `training_mentions`).
+    Every scorer is made by `scorers.build`, as `fsre extract` makes it; what a row already holds
+    (a model trained for an earlier row, the embedding cache, a cold LLM client) is handed in."""
+    from fsre_cli.scorers import ScorerOptions, build
+    from fsre_cli.tkre.markers import PairSpec
 
     models: dict[tuple, tuple[Any, float]] = {}
     scores: dict[tuple, dict[str, Any]] = {}
@@ -375,6 +376,10 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
             models[key] = train_or_load(schema, side, config, ctx, variant.name, mentions)
         return config, models[key], info
 
+    def options(**kw: Any) -> ScorerOptions:
+        return ScorerOptions(device=ctx.device, batch_size=ctx.batch_size, seed=seed, mentions=mentions,
+                             cascade_route=ctx.cascade_route, **kw)
+
     for variant in rows:
         row: dict[str, Any] = {"variant": variant.name, "seed": seed}
         if variant.needs_llm and ctx.llm.client() is None:
@@ -388,25 +393,23 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                 if key not in scores:
                     embedder = ctx.get_embedder()
                     start = time.perf_counter()
-                    scorer = PrototypeScorer(schema, embedder, seed=seed, mentions=mentions)
+                    scorer = build(schema, None, method="prototype", options=options(embedder=embedder))
                     setup = time.perf_counter() - start
-                    distinct = {candidate_pair(c) for c in test.candidates}
+                    distinct = {PairSpec.of_candidate(c) for c in test.candidates}
                     warm = sum(p in embedder.cache for p in distinct) > 0.1 * len(distinct)
                     scores[key] = {**evaluate(scorer, test), "setup_seconds": round(setup, 2)}
                     if warm:  # test pairs embedded in an earlier cell: not a speed figure
                         scores[key]["pairs_per_second"] = None
                         scores[key]["cached_embeddings"] = True
             elif variant.kind == "qa4re":
-                from fsre_cli.scorers.qa4re import QA4REScorer
-
                 key = ("qa4re",)
                 if key not in scores:
                     ctx.log.info(f"  qa4re: one LLM question per candidate pair ({len(test.candidates)}; "
                                  "cached answers are free, a small local model takes ~0.4 s each)")
                     client = ctx.llm.cold_client()
                     try:
-                        scores[key] = {**evaluate(QA4REScorer(schema, client, seed=seed), test),
-                                       "llm_requests": client.stats.requests}
+                        scorer = build(schema, None, method="qa4re", options=options(llm_client=client))
+                        scores[key] = {**evaluate(scorer, test), "llm_requests": client.stats.requests}
                     finally:
                         client.close()
             else:
@@ -414,19 +417,13 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                 config, (artifact, seconds), info = model(base)
                 key = (variant.kind, config, base.synthetic)
                 if key not in scores:
-                    tkre = TkreScorer(artifact, device=ctx.device, batch_size=ctx.batch_size)
-                    extra: dict[str, Any] = {}
-                    client = None
-                    if variant.kind == "cascade":
-                        from fsre_cli.scorers.qa4re import CascadeScorer, QA4REScorer
-
-                        client = ctx.llm.cold_client()
-                        scorer = CascadeScorer(tkre, QA4REScorer(schema, client, seed=seed),
-                                               route_fraction=ctx.cascade_route)
-                        extra = {"band": [round(b, 6) for b in scorer.band], "band_source": scorer.band_source}
-                    else:
-                        scorer = tkre
+                    client = ctx.llm.cold_client() if variant.kind == "cascade" else None
                     try:
+                        scorer = build(schema, None, method=variant.kind,
+                                       options=options(artifact=artifact, llm_client=client))
+                        extra: dict[str, Any] = {}
+                        if variant.kind == "cascade":
+                            extra = {"band": [round(b, 6) for b in scorer.band], "band_source": scorer.band_source}
                         scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
                                        "threshold": float(f"{artifact.threshold:.4g}"),
                                        "train_precision": artifact.meta["config"].get("precision", "fp32"), **extra}

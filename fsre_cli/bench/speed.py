@@ -255,8 +255,8 @@ def run_speed(
     from fsre_cli.schema import load_schema
     from fsre_cli.sidecar import read_sidecar
     from fsre_cli.tkre.artifact import save_artifact
-    from fsre_cli.scorers.tkre import TkreScorer
-    from fsre_cli.tkre.train import ensure_model
+    from fsre_cli.scorers import build
+    from fsre_cli.tkre.store import ensure_model
 
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
@@ -274,7 +274,7 @@ def run_speed(
         model_dir = Path(where)
         if not (model_dir / "fsre.json").exists():
             model_dir = save_artifact(artifact, Path(tmp.name) / "model")
-        scorer = TkreScorer(artifact, device=device, batch_size=batch_size)
+        scorer = build(schema, sidecar, method="tkre", artifact=artifact, device=device, batch_size=batch_size)
         with sw("throughput"):
             throughput = measure_throughput(schema, scorer, docs, repeat=repeat, min_pairs=min_pairs,
                                             device=device, log=log)

@@ -1,4 +1,4 @@
-"""`fsre bench ...`: thin Typer wrappers over the runners in fsre_cli.bench.
+"""`fsre bench ...`: thin commands over the runners in fsre_cli.bench.
 
 Each command prints a table on stderr and the JSON result on stdout (`--out FILE.json` also
 saves it). Data default to `$FSRE_DATA`, else ``../shared/data`` beside the repository.
@@ -11,17 +11,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from fsre_cli.bench.common import (
-    data_file,
-    parse_ints,
-    parse_names,
-    parse_settings,
-    pct,
-    set_threads,
-    write_result,
-)
+from fsre_cli.bench.common import data_file, parse_ints, parse_names, parse_settings, pct, write_result
+from fsre_cli.cli.common import command
+from fsre_cli.cli.options import BatchOpt, DeviceOpt, EncoderOpt, QuietOpt
 from fsre_cli.console import Log
-from fsre_cli.tkre.encoder import check_precision
+from fsre_cli.errors import UsageError
+from fsre_cli.tkre.encoder import check_precision, set_threads
 
 bench_app = typer.Typer(
     help="Reproducible benchmark runs (FewRel, CrossRE, Re-DocRED, speed): a table on stderr, JSON on stdout.",
@@ -76,30 +71,27 @@ CascadeRouteOpt = Annotated[float, typer.Option("--cascade-route", help="Share o
                                                 "band sends to the LLM (as `fsre extract --cascade-route`).")]
 NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start the embedded LLM server; without "
                                              "OPENAI_BASE_URL the LLM rows are skipped.")]
-EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENCODER", help="Encoder id or path.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Pairs per encoder batch.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
                                                    "min(4, cores)).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines, only the table.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="Training precision: auto (bf16 where the hardware "
                                            "has it), fp32 or bf16.")]
 
 
 @bench_app.command("fewrel")
+@command
 def fewrel(
-    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: fewrel/val_wiki.json."),
-    episodes: int = typer.Option(1000, "--episodes", help="Episodes per setting and seed."),
-    settings: str = typer.Option("5-1,5-5,10-1,10-5", "--settings", help="N-way K-shot settings, e.g. 5-1,10-5."),
-    query: int = typer.Option(1, "--query", help="Queries per relation in an episode."),
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP + " Default: fewrel/val_wiki.json.")] = None,
+    episodes: Annotated[int, typer.Option("--episodes", help="Episodes per setting and seed.")] = 1000,
+    settings: Annotated[str, typer.Option("--settings", help="N-way K-shot settings, e.g. 5-1,10-5.")] = "5-1,5-5,10-1,10-5",
+    query: Annotated[int, typer.Option("--query", help="Queries per relation in an episode.")] = 1,
     seeds: SeedsOpt = "0,1,2",
-    max_per_relation: Optional[int] = typer.Option(None, "--max-per-relation",
-                                                   help="Use only the first N instances of each relation (quick runs)."),
-    tkre_k: str = typer.Option("", "--tkre-k", help="Also run TKRE's K-shot protocol for these K (e.g. 8,16,32): "
-                               "train on K examples per relation, classify held-out instances among all relations."),
-    test_per_relation: int = typer.Option(100, "--test-per-relation", help="TKRE protocol: test instances per relation."),
-    quick: bool = typer.Option(False, "--quick", help="TKRE protocol: 1+1 pre-training epochs, 3 fine-tuning epochs (CI)."),
+    max_per_relation: Annotated[Optional[int], typer.Option("--max-per-relation",
+                                                   help="Use only the first N instances of each relation (quick runs).")] = None,
+    tkre_k: Annotated[str, typer.Option("--tkre-k", help="Also run TKRE's K-shot protocol for these K (e.g. 8,16,32): "
+                               "train on K examples per relation, classify held-out instances among all relations.")] = "",
+    test_per_relation: Annotated[int, typer.Option("--test-per-relation", help="TKRE protocol: test instances per relation.")] = 100,
+    quick: Annotated[bool, typer.Option("--quick", help="TKRE protocol: 1+1 pre-training epochs, 3 fine-tuning epochs (CI).")] = False,
     precision: PrecisionOpt = "auto",
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
@@ -155,7 +147,7 @@ def _labeled_table(result: dict[str, Any], log: Log) -> None:
 
 
 def _labeled_options(methods: str, ablations: bool):
-    from fsre_cli.bench.labeled import METHODS
+    from fsre_cli.scorers import METHODS
 
     return parse_names(methods, "--methods", METHODS), ablations
 
@@ -169,8 +161,6 @@ def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_l
     from fsre_cli.bench.labeled import RunSettings
 
     if not 0 < cascade_route <= 1:
-        from fsre_cli.errors import UsageError
-
         raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
     return RunSettings(encoder=encoder, device=_device(device), batch_size=batch_size, quick=quick,
                        synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
@@ -179,16 +169,17 @@ def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_l
 
 
 @bench_app.command("crossre")
+@command
 def crossre(
-    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: the crossre/ folder."),
-    domains: str = typer.Option("ai,literature,music,news,politics,science", "--domains", help="CrossRE domains."),
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP + " Default: the crossre/ folder.")] = None,
+    domains: Annotated[str, typer.Option("--domains", help="CrossRE domains.")] = "ai,literature,music,news,politics,science",
     k: KOpt = "8,16,32",
     methods: MethodsOpt = "prototype,tkre",
     ablations: AblationsOpt = False,
     seeds: SeedsOpt = "0,1,2",
-    max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Score at most N dev sentences per domain "
-                                                "(a seeded subsample, the same for every seed and method)."),
-    sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of the --max-sentences subsample."),
+    max_sentences: Annotated[Optional[int], typer.Option("--max-sentences", help="Score at most N dev sentences per domain "
+                                                "(a seeded subsample, the same for every seed and method).")] = None,
+    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the --max-sentences subsample.")] = 0,
     quick: QuickOpt = False,
     synth_per_relation: SynthOpt = 8,
     cache_models: CacheModelsOpt = False,
@@ -225,18 +216,19 @@ def crossre(
 
 
 @bench_app.command("redocred")
+@command
 def redocred(
-    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Default: redocred/dev_revised.json."),
-    pid2name: Optional[Path] = typer.Option(None, "--pid2name", help="Property names (default: fewrel/pid2name.json "
-                                            "next to the redocred folder)."),
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP + " Default: redocred/dev_revised.json.")] = None,
+    pid2name: Annotated[Optional[Path], typer.Option("--pid2name", help="Property names (default: fewrel/pid2name.json "
+                                            "next to the redocred folder).")] = None,
     k: KOpt = "8,16,32",
     methods: MethodsOpt = "prototype,tkre",
     ablations: AblationsOpt = False,
     seeds: SeedsOpt = "0,1,2",
-    max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Score at most N test sentences "
-                                                "(a seeded subsample, the same for every seed and method)."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the document split (train half / test half) "
-                                   "and of the --max-sentences subsample."),
+    max_sentences: Annotated[Optional[int], typer.Option("--max-sentences", help="Score at most N test sentences "
+                                                "(a seeded subsample, the same for every seed and method).")] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the document split (train half / test half) "
+                                   "and of the --max-sentences subsample.")] = 0,
     quick: QuickOpt = False,
     synth_per_relation: SynthOpt = 8,
     cache_models: CacheModelsOpt = False,
@@ -270,22 +262,23 @@ def redocred(
 
 
 @bench_app.command("speed")
+@command
 def speed(
-    schema: Path = typer.Option(Path("schemas/org-people.yaml"), "--schema", help="Schema YAML file."),
-    input_path: Path = typer.Option(Path("examples/org-people.jsonl"), "--input",
-                                    help="JSONL documents with `entities` (replicated to --min-pairs)."),
-    repeat: int = typer.Option(5, "--repeat", help="Interleaved runs; medians are reported."),
-    min_pairs: int = typer.Option(3000, "--min-pairs", help="Replicate the input until it has this many candidate pairs."),
-    model: Optional[Path] = typer.Option(None, "--model", help="A trained model directory (default: train or reuse "
-                                         "the cached model for the schema)."),
-    train_time: bool = typer.Option(True, "--train-time/--no-train-time",
-                                    help="Also time training on a 17-relation 8-shot schema (CrossRE science, K=8)."),
-    memory: bool = typer.Option(True, "--memory/--no-memory", help="Also measure peak RSS of `fsre extract`."),
-    quick: bool = typer.Option(False, "--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs."),
-    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Used for the training-time schema."),
-    seeds: str = typer.Option("0", "--seeds", help="Training seed (the first one is used: speed is one run)."),
-    precision: str = typer.Option("auto", "--precision", help="Training precisions to time (comma-separated: auto, "
-                                  "fp32, bf16); the first also trains the model timed for throughput."),
+    schema: Annotated[Path, typer.Option("--schema", help="Schema YAML file.")] = Path("schemas/org-people.yaml"),
+    input_path: Annotated[Path, typer.Option("--input",
+                                    help="JSONL documents with `entities` (replicated to --min-pairs).")] = Path("examples/org-people.jsonl"),
+    repeat: Annotated[int, typer.Option("--repeat", help="Interleaved runs; medians are reported.")] = 5,
+    min_pairs: Annotated[int, typer.Option("--min-pairs", help="Replicate the input until it has this many candidate pairs.")] = 3000,
+    model: Annotated[Optional[Path], typer.Option("--model", help="A trained model directory (default: train or reuse "
+                                         "the cached model for the schema).")] = None,
+    train_time: Annotated[bool, typer.Option("--train-time/--no-train-time",
+                                    help="Also time training on a 17-relation 8-shot schema (CrossRE science, K=8).")] = True,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak RSS of `fsre extract`.")] = True,
+    quick: Annotated[bool, typer.Option("--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs.")] = False,
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP + " Used for the training-time schema.")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="Training seed (the first one is used: speed is one run).")] = "0",
+    precision: Annotated[str, typer.Option("--precision", help="Training precisions to time (comma-separated: auto, "
+                                  "fp32, bf16); the first also trains the model timed for throughput.")] = "auto",
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 64,

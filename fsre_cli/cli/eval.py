@@ -1,14 +1,21 @@
-"""`fsre eval`: score predicted triples against gold triples (the report is the command's data: stdout)."""
+"""`fsre eval`: score predicted triples against gold triples, and render the report as tables
+(the report is the command's data: stdout). The metrics themselves are `fsre_cli.evaluation`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from fsre_cli.evaluation import load_triples, make_console, render_report, score_triples
+from fsre_cli.cli.common import command
+from fsre_cli.evaluation import EvalReport, load_triples, score_triples
 
+
+@command
 
 def eval_command(
     pred: Annotated[Path, typer.Argument(metavar="PRED.jsonl", help="Predicted triples, JSONL in the `fsre extract` output shape ('-' = stdin).")],
@@ -39,3 +46,47 @@ def eval_command(
         typer.echo(report.to_json())
     else:
         render_report(report, make_console(stderr=False), title=f"{pred} vs {gold} ({mode} match)")
+
+
+def make_console(stderr: bool = True) -> Console:
+    """A rich console honouring NO_COLOR; stdout for reports that are the command's data."""
+    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False)
+
+
+def render_report(report: EvalReport, console: Console | None = None, title: str = "") -> None:
+    """Summary, per-relation and confusion tables (stderr unless a console is given)."""
+    console = console or make_console(stderr=True)
+    pct = lambda x: f"{100 * x:.2f}"  # noqa: E731
+    head = Table(title=title or f"fsre eval ({report.mode} match)", title_justify="left")
+    for col in ("", "P", "R", "F1", "TP", "pred", "gold"):
+        head.add_column(col, justify="left" if not col else "right")
+    m = report.micro
+    head.add_row("micro", pct(m.precision), pct(m.recall), pct(m.f1), str(m.tp), str(m.n_pred), str(m.n_gold))
+    a = report.macro
+    head.add_row("macro", pct(a.precision), pct(a.recall), pct(a.f1), "", "", "")
+    console.print(head)
+
+    if report.per_relation:
+        per = Table(title="per relation", title_justify="left")
+        for col in ("relation", "P", "R", "F1", "TP", "pred", "support"):
+            per.add_column(col, justify="left" if col == "relation" else "right")
+        for name, s in sorted(report.per_relation.items(), key=lambda kv: (-kv[1].n_gold, kv[0])):
+            per.add_row(name, pct(s.precision), pct(s.recall), pct(s.f1), str(s.tp), str(s.n_pred), str(s.n_gold))
+        console.print(per)
+
+    if report.confusions:
+        conf = Table(title="most frequent errors", title_justify="left")
+        for col in ("gold", "predicted", "kind", "count"):
+            conf.add_column(col, justify="right" if col == "count" else "left")
+        for c in report.confusions:
+            conf.add_row(c.gold, c.pred, c.kind, str(c.count))
+        console.print(conf)
+
+    c = report.counts
+    ignored = []
+    if c.get("pred_nota_ignored") or c.get("gold_nota_ignored"):
+        ignored.append(f"NOTA records ignored: {c['pred_nota_ignored']} predicted, {c['gold_nota_ignored']} gold")
+    if c.get("pred_duplicates") or c.get("gold_duplicates"):
+        ignored.append(f"duplicates counted once: {c['pred_duplicates']} predicted, {c['gold_duplicates']} gold")
+    for line in ignored:
+        console.print(line, markup=False, style="dim")

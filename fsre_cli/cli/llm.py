@@ -1,7 +1,6 @@
-"""CLI commands of the LLM layer: `fsre llm serve` and `fsre synth` (registered by fsre_cli.cli).
+"""`fsre llm serve` and `fsre synth`: the LLM layer's commands (registered by fsre_cli.cli.app).
 
-Thin wrappers: parse options, call fsre_cli.llm, report on stderr. Expected
-errors (FsreError) become `error: ...` on stderr and their exit code.
+Thin wrappers: parse options, call fsre_cli.llm, report on stderr.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 import typer
 from rich.table import Table
 
+from fsre_cli.cli.common import command
+from fsre_cli.cli.options import LLMModelOpt, NoCacheOpt
 from fsre_cli.console import Log
-from fsre_cli.errors import FsreError
 
 if TYPE_CHECKING:
     from fsre_cli.llm.synth import SynthReport
@@ -27,12 +27,8 @@ llm_app = typer.Typer(
 )
 
 
-def _fail(log: Log, exc: FsreError) -> typer.Exit:
-    log.error(str(exc))
-    return typer.Exit(exc.exit_code)
-
-
 @llm_app.command("serve")
+@command
 def serve_command(
     gguf: Annotated[
         Optional[Path],
@@ -53,10 +49,7 @@ def serve_command(
     from fsre_cli.llm.server import start_server
 
     log = Log()
-    try:
-        server = start_server(gguf, host=host, port=port, n_ctx=n_ctx, alias=alias)
-    except FsreError as exc:
-        raise _fail(log, exc) from None
+    server = start_server(gguf, host=host, port=port, n_ctx=n_ctx, alias=alias)
 
     def _terminate(signum: int, frame: object) -> None:  # `kill PID` stops the server too
         raise KeyboardInterrupt
@@ -76,6 +69,7 @@ def serve_command(
         signal.signal(signal.SIGTERM, previous)
 
 
+@command
 def synth_command(
     schema: Annotated[Path, typer.Argument(help="schema YAML file", dir_okay=False)],
     per_relation: Annotated[
@@ -84,10 +78,8 @@ def synth_command(
     explanations: Annotated[
         bool, typer.Option("--explanations/--no-explanations", help="also explain each real example (EDKG)")
     ] = True,
-    llm_model: Annotated[
-        Optional[str], typer.Option("--llm-model", help="model name at the endpoint (default: FSRE_LLM_MODEL, else the endpoint's first model)")
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="ask the LLM again instead of reusing cached answers")] = False,
+    llm_model: LLMModelOpt = None,
+    no_cache: NoCacheOpt = False,
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="sidecar to write (default: the schema path with .synth.jsonl)", dir_okay=False)
     ] = None,
@@ -105,28 +97,23 @@ def synth_command(
     Example:  fsre synth schemas/org-people.yaml --per-relation 8
     """
     verifier = _classifier_verifier(schema) if verify else None
-    code = synth_main(
-        schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,
-        no_cache=no_cache, output=output, append=append, verify=verifier,
-    )
-    if code:
-        raise typer.Exit(code)
+    synth_main(schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,
+               no_cache=no_cache, output=output, append=append, verify=verifier)
 
 
 def _classifier_verifier(schema_path: Path):
     """The verifier of `--verify`: the schema's model trained on its real examples only
     (cached like any model; trained now when missing)."""
-    from fsre_cli.entities import EntityRecognizer
+    from fsre_cli.cli.common import recognizer_for
     from fsre_cli.schema import load_schema
-    from fsre_cli.paths import mention_cache_dir
-    from fsre_cli.scorers.tkre import TkreScorer, example_verifier
-    from fsre_cli.tkre.train import TrainConfig, ensure_model, example_mentions
+    from fsre_cli.scorers import build
+    from fsre_cli.scorers.tkre import example_verifier
+    from fsre_cli.tkre.config import TrainConfig
 
-    log = Log()
-    schema, config = load_schema(schema_path), TrainConfig(use_synthetic=False)
-    mentions = example_mentions(schema, None, config, EntityRecognizer(schema, mention_cache=mention_cache_dir()))
-    artifact, _ = ensure_model(schema, None, config, mentions=mentions, log=log)
-    return example_verifier(TkreScorer(artifact))
+    schema = load_schema(schema_path)
+    scorer = build(schema, None, method="tkre", train=TrainConfig(use_synthetic=False),
+                   recognizer=recognizer_for(schema, entities="auto"), device="cpu", log=Log())
+    return example_verifier(scorer)
 
 
 def synth_main(
@@ -140,26 +127,22 @@ def synth_main(
     append: bool = False,
     verify: Callable[["Example"], bool] | None = None,
     log: Log | None = None,
-) -> int:
-    """`fsre synth` without typer: returns the exit code. `verify(example) -> bool` may reject examples."""
+) -> None:
+    """`fsre synth` without typer (`fsre train --synth` runs it too). `verify(example) -> bool` may
+    reject examples. Errors are raised as `FsreError`."""
     from fsre_cli.llm.client import LLMClient, LLMConfig
     from fsre_cli.llm.synth import run_synth
     from fsre_cli.schema import load_schema
 
     log = log or Log()
-    try:
-        schema = load_schema(schema_path)
-        config = LLMConfig.from_env(model=llm_model, use_cache=not no_cache)
-        with LLMClient(config) as client:
-            report = run_synth(
-                schema, client, per_relation=per_relation, explanations=explanations,
-                output=output, append=append, verify=verify, log=log,
-            )
-    except FsreError as exc:
-        log.error(str(exc))
-        return exc.exit_code
+    schema = load_schema(schema_path)
+    config = LLMConfig.from_env(model=llm_model, use_cache=not no_cache)
+    with LLMClient(config) as client:
+        report = run_synth(
+            schema, client, per_relation=per_relation, explanations=explanations,
+            output=output, append=append, verify=verify, log=log,
+        )
     print_report(report, schema.relation_names, log)
-    return 0
 
 
 def print_report(report: "SynthReport", relations: list[str], log: Log) -> None:

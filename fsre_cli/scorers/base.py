@@ -1,11 +1,23 @@
-"""What every relation scorer returns, so the pipeline, the cascade and benchmarks treat them alike."""
+"""What every relation scorer is and returns, and the registry that builds them by method name.
+
+`build(schema, sidecar, method=..., options=...)` is the one way a scorer is made: `fsre extract`,
+the benchmarks and Python users all call it, so a benchmark measures what extraction runs.
+A new scorer is one module with a `build(schema, sidecar, options) -> PairScorer` function and
+one line in `REGISTRY`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from fsre_cli.documents import Candidate
+from fsre_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from fsre_cli.schema import Schema
+    from fsre_cli.sidecar import Sidecar
 
 
 @dataclass(frozen=True)
@@ -23,6 +35,92 @@ class Prediction:
 
 
 class PairScorer(Protocol):
+    """Scores candidate pairs. `decides_by_threshold`: its decision is a threshold on
+    `best_score` (so a dev-tuned threshold is a meaningful ceiling for it)."""
+
     method: str
+    decides_by_threshold: bool
 
     def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]: ...
+
+    def run_summary(self) -> dict[str, Any]:
+        """Counts worth a line in the run's summary (e.g. pairs sent to the LLM); {} if none."""
+        ...
+
+
+@dataclass
+class ScorerOptions:
+    """Everything a scorer factory may use. Each factory reads what its method needs; the
+    injected objects (`artifact`, `embedder`, `llm_client`) let a caller that already holds
+    one (a benchmark reusing a model across rows) build the same scorer without rebuilding it."""
+
+    model: str | None = None  # a model folder from `fsre train -o`
+    train: Any = None  # tkre.config.TrainConfig; default TrainConfig(encoder, precision)
+    encoder: str | None = None
+    precision: str = "auto"
+    device: str = "auto"
+    batch_size: int = 64
+    seed: int = 0  # QA4RE option order, prototype negatives
+    cascade_band: tuple[float, float] | None = None
+    cascade_route: float = 0.15
+    llm_model: str | None = None
+    use_llm_cache: bool = True
+    recognizer: Any = None  # finds the example sentences' mentions (NOTA pairs) when `mentions` is None
+    mentions: Any = None  # example text -> typed spans
+    save_model: bool = True  # a model trained here goes into the model cache
+    artifact: Any = None
+    embedder: Any = None
+    llm_client: Any = None
+    log: Any = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)  # what one build shares (the QA scorer)
+
+
+Factory = Callable[["Schema", "Sidecar | None", ScorerOptions], PairScorer]
+
+# method name -> "module:function". Strings, so that naming the methods (`fsre --help`) imports
+# none of them, and torch only loads when a scorer that needs it is built.
+REGISTRY: dict[str, str] = {
+    "tkre": "fsre_cli.scorers.tkre:build",
+    "prototype": "fsre_cli.scorers.prototype:build",
+    "qa4re": "fsre_cli.scorers.qa4re:build",
+    "cascade": "fsre_cli.scorers.cascade:build",
+}
+METHODS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def resolve_method(schema: "Schema", method: str) -> str:
+    """`auto` is tkre when the schema has examples, else zero-shot qa4re; anything else must be registered."""
+    if method == "auto":
+        return "tkre" if schema.examples else "qa4re"
+    if method not in REGISTRY:
+        raise UsageError(f"--method must be one of {', '.join(REGISTRY)} (or auto), not {method!r}")
+    return method
+
+
+def factory(method: str) -> Factory:
+    module, _, name = REGISTRY[method].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build(schema: "Schema", sidecar: "Sidecar | None" = None, *, method: str = "auto",
+          options: ScorerOptions | None = None, **overrides: Any) -> PairScorer:
+    """The scorer for `method` (see `REGISTRY`), configured by `options` and keyword overrides:
+    `build(schema, method="prototype", device="cpu")`."""
+    from fsre_cli.tkre.encoder import check_precision, pick_device
+
+    options = options or ScorerOptions()
+    for key, value in overrides.items():
+        if not hasattr(options, key):
+            raise TypeError(f"unknown scorer option {key!r}")
+        setattr(options, key, value)
+    method = resolve_method(schema, method)
+    if options.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, not {options.batch_size}")
+    check_precision(options.precision)  # a bad value is a usage error whatever the method
+    options.device = pick_device(options.device)
+    return factory(method)(schema, sidecar, options)
+
+
+def needs_examples(schema: "Schema", method: str) -> None:
+    if not schema.examples:
+        raise UsageError(f"--method {method} needs examples in the schema; use --method qa4re for zero-shot")

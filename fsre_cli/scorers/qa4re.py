@@ -1,4 +1,4 @@
-"""Zero-shot relation extraction as multiple-choice QA (QA4RE), and the encoder/LLM cascade.
+"""`qa4re`: zero-shot relation extraction as multiple-choice QA (QA4RE).
 
 For a candidate pair the LLM sees the sentence with both entities marked and one
 lettered statement per relation the pair's types allow (the relation's template
@@ -10,17 +10,16 @@ probability mass on its letter), else parsed from the generated text.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import math
 import random
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from fsre_cli.documents import Candidate
 from fsre_cli.schema import Schema
-from fsre_cli.scorers.base import Prediction
+from fsre_cli.scorers.base import Prediction, ScorerOptions
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 NOTA_TEMPLATE = "{head} has no known relation to {tail}"
@@ -104,6 +103,7 @@ class QA4REScorer:
     """Asks the LLM one multiple-choice question per candidate pair (cached, concurrent)."""
 
     method = "qa4re"
+    decides_by_threshold = False
 
     def __init__(self, schema: Schema, client, *, seed: int = 0, top_logprobs: int = 20, log=None) -> None:
         self.schema = schema
@@ -138,6 +138,9 @@ class QA4REScorer:
             out[i] = self.decide(questions[i], result.text, result.top_logprobs)
         return out
 
+    def run_summary(self) -> dict[str, Any]:
+        return {"llm_questions": self.calls}
+
     @staticmethod
     def decide(question: Question, text: str, top_logprobs: list[dict[str, float]] | None) -> Prediction:
         probs = letter_probabilities(top_logprobs[0] if top_logprobs else None, question.letters)
@@ -154,69 +157,14 @@ class QA4REScorer:
         return Prediction(decided, probs[chosen] if decided else probs[best], relation_of[best], probs[best])
 
 
-DEFAULT_ROUTE_FRACTION = 0.15
+def llm_client(options: ScorerOptions):
+    """The injected client, else one for the configured endpoint (`OPENAI_BASE_URL`, `--llm-model`)."""
+    if options.llm_client is None:
+        from fsre_cli.llm.client import LLMClient, LLMConfig
+
+        options.llm_client = LLMClient(LLMConfig.from_env(model=options.llm_model, use_cache=options.use_llm_cache))
+    return options.llm_client
 
 
-class CascadeScorer:
-    """The encoder scores every pair; pairs whose score falls inside the uncertainty band
-    go to QA4RE, whose answer decides. Near-encoder speed, LLM judgement where it matters.
-
-    Without an explicit band, the band is calibrated on the encoder's held-out scores so that
-    about `route_fraction` of pairs fall inside it (see `calibrated_band`)."""
-
-    method = "cascade"
-
-    def __init__(self, encoder_scorer, qa_scorer: QA4REScorer, band: tuple[float, float] | None = None,
-                 route_fraction: float = DEFAULT_ROUTE_FRACTION) -> None:
-        self.encoder_scorer = encoder_scorer
-        self.qa_scorer = qa_scorer
-        threshold = float(getattr(encoder_scorer, "threshold", 0.5))
-        heldout = list(getattr(encoder_scorer, "heldout_scores", None) or [])
-        if band is not None:
-            self.band, self.band_source = (float(band[0]), float(band[1])), "given"
-        elif heldout:
-            self.band = calibrated_band(heldout, threshold, route_fraction)
-            self.band_source = f"calibrated to route about {route_fraction:.0%} of {len(heldout)} held-out pairs"
-        else:
-            self.band = default_band(threshold)
-            self.band_source = "the threshold ± 0.1 (the model has no held-out scores to calibrate on)"
-        self.routed = 0
-        self.total = 0
-
-    def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
-        predictions = self.encoder_scorer.predict(candidates)
-        low, high = self.band
-        unsure = [i for i, p in enumerate(predictions) if low <= p.best_score <= high]
-        self.total += len(candidates)
-        self.routed += len(unsure)
-        if unsure:
-            answers = self.qa_scorer.predict([candidates[i] for i in unsure])
-            for i, answer in zip(unsure, answers):
-                predictions[i] = answer
-        return predictions
-
-
-def default_band(threshold: float, width: float = 0.1) -> tuple[float, float]:
-    """Centred on the encoder's calibrated threshold: the scores where it is least sure.
-    Only a fallback: a fixed width routes almost every pair when the scores are bunched
-    (21-way softmaxes put most best-relation scores within 0.2 of a low threshold)."""
-    return max(0.0, threshold - width), min(1.0, threshold + width)
-
-
-def calibrated_band(scores: Sequence[float], threshold: float,
-                    fraction: float = DEFAULT_ROUTE_FRACTION) -> tuple[float, float]:
-    """The band of the `fraction` of held-out scores nearest the threshold in rank, split evenly
-    above and below it where the scores allow; it always contains the threshold.
-
-    Ranks rather than a score width, because how bunched the scores are depends on the number of
-    relations and on training; ranks make the LLM's share of the work (its cost) predictable."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"route fraction must be in (0, 1], not {fraction}")
-    ordered = sorted(float(s) for s in scores)
-    if not ordered:
-        return default_band(threshold)
-    n = len(ordered)
-    k = max(1, math.ceil(fraction * n))
-    below = bisect.bisect_left(ordered, threshold)
-    lo = min(max(0, below - k // 2), n - k)
-    return min(ordered[lo], threshold), max(ordered[lo + k - 1], threshold)
+def build(schema: Schema, sidecar, options: ScorerOptions) -> QA4REScorer:
+    return QA4REScorer(schema, llm_client(options), seed=options.seed, log=options.log)

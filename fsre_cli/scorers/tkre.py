@@ -1,36 +1,23 @@
-"""Inference: the trained TKRE classifier and the training-free prototype scorer."""
+"""`tkre`: the fine-tuned TKRE classifier (the default method). A pair's labels are restricted
+to the relations its types allow; the decision is the model's calibrated threshold."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Sequence
 
-import torch
-
-from fsre_cli.documents import Candidate
-from fsre_cli.schema import Schema, Span
-from fsre_cli.scorers.base import Prediction
+from fsre_cli.documents import Candidate, Mention, Sentence
+from fsre_cli.scorers.base import Prediction, ScorerOptions, needs_examples
 from fsre_cli.tkre.artifact import Artifact
-from fsre_cli.tkre.data import build_instances
 from fsre_cli.tkre.encoder import native_bf16
+from fsre_cli.tkre.inference import predict_probs
 from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pairs
-from fsre_cli.tkre.model import collate, pair_states
-from fsre_cli.tkre.train import calibrate_threshold, predict_probs
-
-
-def candidate_pair(c: Candidate) -> PairSpec:
-    """The candidate in its sentence's coordinates (mentions carry document offsets)."""
-    base = c.sentence.start
-    return PairSpec(
-        c.sentence.text,
-        c.head.start - base, c.head.end - base, c.head.type,
-        c.tail.start - base, c.tail.end - base, c.tail.type,
-    )
 
 
 class TkreScorer:
     """The fine-tuned classifier; a pair's labels are restricted to what its types allow."""
 
     method = "tkre"
+    decides_by_threshold = True
 
     def __init__(self, artifact: Artifact, *, threshold: float | None = None, device: str = "cpu",
                  batch_size: int = 64, max_length: int | None = None) -> None:
@@ -50,7 +37,7 @@ class TkreScorer:
         return list(self.artifact.meta.get("heldout", {}).get("scores") or [])
 
     def mark(self, candidates: Sequence[Candidate]) -> list[MarkedPair]:
-        return mark_pairs([candidate_pair(c) for c in candidates], self.artifact.tokenizer, self.max_length)
+        return mark_pairs([PairSpec.of_candidate(c) for c in candidates], self.artifact.tokenizer, self.max_length)
 
     def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
         if not candidates:
@@ -66,112 +53,45 @@ class TkreScorer:
             out.append(Prediction(best if score >= self.threshold else None, score, best, score))
         return out
 
-
-class PairEmbedder:
-    """The bare encoder's [head-marker; tail-marker] states: prototypes need no training."""
-
-    def __init__(self, encoder, tokenizer, *, device: str = "cpu", batch_size: int = 64, max_length: int = 128) -> None:
-        self.encoder = encoder.to(device).eval()
-        self.tokenizer = tokenizer
-        self.device = device
-        self.batch_size = batch_size
-        self.max_length = max_length
-
-    @classmethod
-    def load(cls, encoder_name: str | None = None, **kw) -> "PairEmbedder":
-        from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
-
-        source = resolve_encoder(encoder_name)
-        return cls(load_masked_lm(source).base_model, load_tokenizer(source), **kw)
-
-    @torch.inference_mode()
-    def embed(self, pairs: Sequence[PairSpec]) -> torch.Tensor:
-        """L2-normalised pair embeddings, computed in length-sorted batches."""
-        marked = mark_pairs(list(pairs), self.tokenizer, self.max_length)
-        out = torch.zeros((len(marked), 2 * self.encoder.config.hidden_size))
-        order = sorted(range(len(marked)), key=lambda i: len(marked[i].input_ids))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = collate([marked[i] for i in idx], self.tokenizer.pad_token_id)
-            hidden = self.encoder(input_ids=batch["input_ids"].to(self.device),
-                                  attention_mask=batch["attention_mask"].to(self.device)).last_hidden_state
-            out[idx] = pair_states(hidden, batch["head_index"].to(self.device),
-                                   batch["tail_index"].to(self.device)).float().cpu()
-        return torch.nn.functional.normalize(out, dim=-1)
+    def run_summary(self) -> dict[str, Any]:
+        return {}
 
 
-class PrototypeScorer:
-    """Class means of example pair embeddings; cosine similarity; a NOTA threshold calibrated
-    leave-one-out on the examples and on negatives drawn from the example sentences."""
+def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:
+    """The model `options` name: an injected artifact, a model folder, the cached one, or one trained now."""
+    from fsre_cli.tkre.config import TrainConfig
+    from fsre_cli.tkre.store import ensure_model
+    from fsre_cli.tkre.train import example_mentions
 
-    method = "prototype"
+    if options.artifact is not None:
+        return options.artifact
+    config = options.train or TrainConfig(encoder=options.encoder, precision=options.precision)
+    mentions = options.mentions
+    if mentions is None and options.recognizer is not None and options.model is None:
+        mentions = example_mentions(schema, sidecar, config, options.recognizer)
+    artifact, where = ensure_model(schema, sidecar, config, model_dir=options.model, device=options.device,
+                                   mentions=mentions, save=options.save_model, log=options.log)
+    if options.log:
+        options.log.debug(f"model: {where}")
+    options.artifact = artifact
+    return artifact
 
-    def __init__(self, schema: Schema, embedder: PairEmbedder, *, threshold: float | None = None,
-                 examples=None, seed: int = 0, mentions: Mapping[str, Sequence[Span]] | None = None) -> None:
-        """`mentions` (example text -> typed spans), when known, gives the calibration real NOTA
-        pairs from the example sentences, as `train_model` takes them."""
-        self.schema = schema
-        self.embedder = embedder
-        examples = list(examples if examples is not None else schema.examples)
-        instances = build_instances(examples, schema, seed=seed, mentions=mentions)
-        vectors = embedder.embed([i.pair for i in instances])
-        labels = [i.label for i in instances]
-        self.relations = sorted({lab for lab in labels if lab}, key=list(schema.relations).index)
-        pos = torch.tensor([lab is not None for lab in labels])
-        sums = {r: vectors[[i for i, lab in enumerate(labels) if lab == r]].sum(0) for r in self.relations}
-        counts = {r: sum(1 for lab in labels if lab == r) for r in self.relations}
-        self.prototypes = torch.stack([torch.nn.functional.normalize(sums[r] / counts[r], dim=0) for r in self.relations])
-        self.threshold = threshold if threshold is not None else self._calibrate(vectors, labels, sums, counts, pos)
 
-    def _calibrate(self, vectors, labels, sums, counts, pos) -> float:
-        if len(self.relations) == 0 or not bool(pos.any()):
-            return 0.5
-        probs = torch.zeros((len(labels), len(self.relations) + 1))
-        for i, (vec, lab) in enumerate(zip(vectors, labels)):
-            protos = []
-            for r in self.relations:  # leave the instance itself out of its own prototype
-                if r == lab and counts[r] > 1:
-                    protos.append(torch.nn.functional.normalize((sums[r] - vec) / (counts[r] - 1), dim=0))
-                else:
-                    protos.append(self.prototypes[self.relations.index(r)])
-            probs[i, 1:] = torch.stack(protos) @ vec
-        gold = [0 if lab is None else self.relations.index(lab) + 1 for lab in labels]
-        threshold, _ = calibrate_threshold(probs.clamp(min=0), gold)
-        return threshold
-
-    def similarities(self, pairs: Sequence[PairSpec]) -> torch.Tensor:
-        return self.embedder.embed(pairs) @ self.prototypes.T
-
-    def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
-        if not candidates:
-            return []
-        sims = self.similarities([candidate_pair(c) for c in candidates])
-        out = []
-        for c, row in zip(candidates, sims):
-            allowed = [j for j, r in enumerate(self.relations) if r in c.relations]
-            if not allowed:
-                out.append(Prediction(None, 0.0, None, 0.0))
-                continue
-            j = max(allowed, key=lambda k: float(row[k]))
-            score = float(row[j])
-            best = self.relations[j]
-            out.append(Prediction(best if score >= self.threshold else None, score, best, score))
-        return out
-
+def build(schema, sidecar, options: ScorerOptions) -> TkreScorer:
+    needs_examples(schema, "tkre")
+    return TkreScorer(load_or_train(schema, sidecar, options), device=options.device, batch_size=options.batch_size)
 
 
 def example_verifier(scorer: TkreScorer):
     """`verify(example) -> bool` for synthetic data: reject an example when the classifier
     confidently assigns its pair a *different* relation (NOTA or low confidence is no
     contradiction: the point of synthetic data is to teach what the classifier lacks)."""
-    from fsre_cli.documents import Mention, Sentence
 
     def verify(ex) -> bool:
         sentence = Sentence("synthetic", 0, 0, len(ex.text), ex.text)
         head = Mention(ex.head.text, ex.head.start, ex.head.end, ex.head.type)
         tail = Mention(ex.tail.text, ex.tail.start, ex.tail.end, ex.tail.type)
-        relations = tuple(r for r in scorer.relations)
-        pred = scorer.predict([Candidate(sentence, head, tail, relations)])[0]
+        pred = scorer.predict([Candidate(sentence, head, tail, tuple(scorer.relations))])[0]
         return pred.relation is None or pred.relation == ex.relation
 
     return verify

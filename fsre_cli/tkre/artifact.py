@@ -96,12 +96,15 @@ def load_artifact(directory: Path, device: str = "cpu") -> Artifact:
     return Artifact(classifier, tokenizer, meta)
 
 
+def relation_signature(schema: Schema) -> dict:
+    """Each relation's allowed head and tail types: a model can serve a schema only if they match."""
+    return {n: {"head": list(r.head_types), "tail": list(r.tail_types)} for n, r in schema.relations.items()}
+
+
 def check_compatible(artifact: Artifact, schema: Schema, source: str) -> list[str]:
     """Refuse a model trained for other relations; return warnings for milder drift."""
-    from fsre_cli.tkre.train import _relation_signature
-
     trained = artifact.meta["schema"]
-    if trained["relations"] != _relation_signature(schema):
+    if trained["relations"] != relation_signature(schema):
         raise UsageError(
             f"{source} was trained for schema {trained['name']!r} with other relations or types "
             f"({', '.join(trained['relations'])}); train one for this schema: fsre train SCHEMA"

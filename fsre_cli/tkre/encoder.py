@@ -168,3 +168,23 @@ def pick_device(device: str = "auto") -> str:
     if device not in ("cpu", "cuda"):
         raise UsageError(f"--device must be cpu, cuda or auto, not {device!r}")
     return device
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Torch intra-op threads: `threads`, else `$FSRE_THREADS`, else min(4, cores): one thread
+    per core is fastest for small encoders. Returns the count."""
+    import torch
+
+    if not threads:
+        value = os.environ.get("FSRE_THREADS", "").strip()
+        try:
+            threads = int(value or 0)
+        except ValueError:
+            raise UsageError(f"FSRE_THREADS must be a whole number of threads, not {value!r}") from None
+        if threads < 0:
+            raise UsageError(f"FSRE_THREADS must be 0 (automatic) or more, not {threads}")
+        threads = threads or max(1, min(4, os.cpu_count() or 1))
+    if threads < 1:
+        raise UsageError(f"--threads must be at least 1, not {threads}")
+    torch.set_num_threads(threads)
+    return threads

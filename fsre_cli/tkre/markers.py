@@ -9,6 +9,10 @@ both markers always survive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fsre_cli.documents import Candidate
 
 HEAD_OPEN, HEAD_TYPE = "@", "*"
 TAIL_OPEN, TAIL_TYPE = "#", "^"
@@ -28,6 +32,13 @@ class PairSpec:
     tail_start: int
     tail_end: int
     tail_type: str
+
+    @classmethod
+    def of_candidate(cls, c: "Candidate") -> "PairSpec":
+        """A candidate pair in its sentence's coordinates (mentions carry document offsets)."""
+        base = c.sentence.start
+        return cls(c.sentence.text, c.head.start - base, c.head.end - base, c.head.type,
+                   c.tail.start - base, c.tail.end - base, c.tail.type)
 
 
 @dataclass

@@ -1,0 +1,103 @@
+"""`fsre extract`: triples as JSONL. Parses options, builds the recognizer and the scorer, and
+hands the run to `pipeline.run`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fsre_cli.cli.common import command, load_schema_and_sidecar, recognizer_for
+from fsre_cli.cli.options import (
+    PRECISION_HELP, BatchOpt, DeviceOpt, EncoderOpt, LangOpt, LLMModelOpt, NerModelOpt, NoCacheOpt, QuietOpt,
+    SchemaOpt, StanzaDirOpt, VerboseOpt,
+)
+from fsre_cli.console import Log
+from fsre_cli.errors import UsageError
+
+ENTITIES = ("auto", "given", "stanza")
+
+
+@command
+def extract_command(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Text files, directories, JSONL files, or - for stdin.")] = None,
+    schema_path: SchemaOpt = ...,  # type: ignore[assignment]
+    method: Annotated[str, typer.Option("--method", "-m", help="tkre (trained encoder), prototype (no training), "
+                                        "qa4re (zero-shot LLM), cascade (encoder, LLM where unsure); auto = tkre "
+                                        "when examples exist, else qa4re.")] = "auto",
+    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Emit the best relation of a pair when "
+                                                       "its score reaches this, 0 to 1 (default: the method's "
+                                                       "calibrated decision).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --output: skip documents already finished.")] = False,
+    files_from: Annotated[Optional[str], typer.Option("--files-from", help="Read input paths from FILE (- for stdin).")] = None,
+    glob: Annotated[str, typer.Option("--glob", help="Files to take from directories (JSONL files are always taken).")] = "*.txt",
+    input_format: Annotated[str, typer.Option("--format", help="auto, text or jsonl.")] = "auto",
+    entities: Annotated[str, typer.Option("--entities", help="auto (given spans when a JSONL document has them, "
+                                          "else Stanza), given (never load Stanza NER), stanza (ignore given "
+                                          "spans).")] = "auto",
+    lang: LangOpt = None,
+    stanza_dir: StanzaDirOpt = None,
+    ner_model: NerModelOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="A trained model directory (from `fsre train -o`).")] = None,
+    encoder: EncoderOpt = None,
+    cascade_band: Annotated[Optional[tuple[float, float]], typer.Option(
+        "--cascade-band", help="LOW HIGH: encoder scores sent to the LLM (default: calibrated, see --cascade-route).")] = None,
+    cascade_route: Annotated[float, typer.Option("--cascade-route", envvar="FSRE_CASCADE_ROUTE",
+                                                 help="Share of pairs the calibrated band sends to the LLM, set on the "
+                                                 "model's held-out scores (0 < F <= 1).")] = 0.15,
+    llm_model: LLMModelOpt = None,
+    no_cache: NoCacheOpt = False,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="Exit 0 even when some inputs were skipped "
+                                             "(they are always skipped with a warning and summarised).")] = False,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    precision: Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION",
+                                           help=PRECISION_HELP + " Used when extract trains the model.")] = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Extract relation triples as JSONL (one object per line, stdout unless --output).
+
+    Examples:
+
+    `fsre extract notes.txt --schema schemas/org-people.yaml > triples.jsonl`
+
+    `find corpus -name '*.txt' | fsre extract --files-from - --schema s.yaml`
+
+    `cat article.txt | fsre extract - --schema s.yaml --min-score 0.6`
+
+    `fsre extract docs.jsonl --schema s.yaml --entities given`
+    """
+    from fsre_cli import pipeline
+    from fsre_cli.inputs import expand_paths
+    from fsre_cli.scorers import ScorerOptions, build
+    from fsre_cli.tkre.encoder import set_threads
+
+    log = Log(quiet=quiet, verbose=verbose)
+    set_threads()
+    if entities not in ENTITIES:
+        raise UsageError(f"--entities must be {', '.join(ENTITIES)}, not {entities!r}")
+    if min_score is not None and not (math.isfinite(min_score) and 0 <= min_score <= 1):
+        raise UsageError(f"--min-score must be a number from 0 to 1, not {min_score}")
+    sources = expand_paths(inputs or [], glob=glob, files_from=files_from)
+    pipeline.check_sources(sources, files_from)
+    schema, sidecar = load_schema_and_sidecar(schema_path, log)
+    recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
+                                device=device)
+    pipeline.preflight(sources, recognizer, input_format=input_format)
+    options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
+                            cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
+                            use_llm_cache=not no_cache, recognizer=recognizer, log=log)
+    scorer = build(schema, sidecar, method=method, options=options)
+    result = pipeline.run(sources, schema, scorer, recognizer, output=output, resume=resume,
+                          input_format=input_format, min_score=min_score, log=log)
+    log.info(result.summary())
+    if result.skipped:
+        log.warn(f"{len(result.skipped)} input(s) skipped: "
+                 + "; ".join(f"{s} ({r})" for s, r in result.skipped[:5])
+                 + (" ..." if len(result.skipped) > 5 else ""))
+        if not keep_going:
+            raise typer.Exit(1)

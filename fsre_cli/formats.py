@@ -1,0 +1,43 @@
+"""Every format fsre persists, with its version, in one table.
+
+Trained models, the model cache key, LLM answers and the example sentences' mentions each
+carry the version of the format they were written in. Whoever reads one calls `is_current`:
+an entry of another version is ignored (and rebuilt by its owner) with one line saying so,
+instead of a traceback or, worse, a silently wrong result. Bump a version here when a
+format's meaning changes; nothing else needs to know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    version: int
+    what: str  # how the notice names an entry of this format
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("model", 1, "trained model"),
+    # 2: thresholds calibrated on held-out scores, not a 0.05 grid
+    Format("model-key", 2, "model cache key"),
+    Format("llm-cache", 1, "LLM answer cache"),
+    Format("mentions", 1, "cached example-sentence mentions"),
+)}
+
+_noticed: set[tuple[str, str]] = set()
+
+
+def is_current(name: str, found: object, where: str, warn: Callable[[str], None] | None = None) -> bool:
+    """True when `found` is the current version of format `name`. Otherwise say once (per
+    format and place) that the old entry is ignored, and return False."""
+    fmt = FORMATS[name]
+    if found == fmt.version:
+        return True
+    if warn is not None and (name, where) not in _noticed:
+        _noticed.add((name, where))
+        warn(f"ignoring {fmt.what} {where}: format {found}, this fsre writes {fmt.version}; it will be rebuilt")
+    return False

@@ -1,0 +1,83 @@
+"""What determines a trained model: the training knobs and the cache key made from them.
+
+Everything that changes the weights or the threshold goes into `cache_key`, so a model found
+in the cache is the one training would produce again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from fsre_cli.formats import FORMATS
+from fsre_cli.schema import Schema, Span
+from fsre_cli.sidecar import Sidecar
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob that changes the trained model (all of it goes into the cache key)."""
+
+    encoder: str | None = None
+    pretrain: bool = True  # stage 1 (MSLM)
+    scl: bool = True  # stage 2 (SCL + MSLM)
+    mslm_epochs: int = 5
+    scl_epochs: int = 5
+    pretrain_lr: float = 2e-5
+    epochs: int = 30  # fine-tuning, at most (early stopping on the held-out slice)
+    patience: int = 8
+    min_epochs: int = 8  # a few-shot held-out slice is too small to stop earlier on
+    max_steps: int = 360  # fine-tuning step budget: bounds the time on crowded or large schemas
+    negatives_per_example: int = 4  # sampled in-sentence NOTA pairs per example (plus one re-typed)
+    lr: float = 3e-5
+    head_lr: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 128
+    heldout: float = 0.2
+    use_synthetic: bool = True
+    seed: int = 0
+    precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def for_device(self, device: str) -> "TrainConfig":
+        """This config with `precision` resolved for `device`: the cache key and the model's
+        metadata name what training really ran in."""
+        from fsre_cli.tkre.encoder import pick_precision
+
+        return dataclasses.replace(self, precision=pick_precision(self.precision, device))
+
+
+def sidecar_hash(sidecar: Sidecar | None) -> str:
+    if sidecar is None or sidecar.is_empty():
+        return "none"
+    data = json.dumps(sidecar.records, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def mentions_hash(mentions: Mapping[str, Sequence[Span]]) -> str:
+    data = sorted((text, sorted((m.start, m.end, m.type) for m in spans)) for text, spans in mentions.items())
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, encoder_fingerprint: str,
+              mentions: Mapping[str, Sequence[Span]] | None = None) -> str:
+    """A hash of everything that determines the model: schema, sidecar data, encoder, knobs, and
+    the example sentences' known mentions (they decide the NOTA pairs)."""
+    knobs = config.to_dict()
+    if knobs.get("precision") == "fp32":
+        del knobs["precision"]  # fp32 is what models before the knob ran in: their keys stay valid
+    payload = {
+        "schema": schema.content_hash(),
+        "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
+        "encoder": encoder_fingerprint,
+        "config": knobs,
+        "format": FORMATS["model-key"].version,
+    }
+    if mentions:
+        payload["mentions"] = mentions_hash(mentions)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]

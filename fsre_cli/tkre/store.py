@@ -1,0 +1,59 @@
+"""The model store: a schema's model is a folder given by the user, or the cached one for its
+cache key, or one trained now and saved to the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from fsre_cli.errors import UsageError
+from fsre_cli.schema import Schema, Span
+from fsre_cli.sidecar import Sidecar
+from fsre_cli.tkre.artifact import Artifact, cached_model_dir, check_compatible, load_artifact, save_artifact
+from fsre_cli.tkre.config import TrainConfig, cache_key
+from fsre_cli.tkre.encoder import resolve_encoder
+
+
+def cached_dir_for(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, device: str,
+                   mentions: Mapping[str, Sequence[Span]] | None = None) -> Path:
+    """Where the cache keeps the model this config would train on `device`."""
+    config = config.for_device(device)
+    source = resolve_encoder(config.encoder or schema.encoder)
+    return cached_model_dir(cache_key(schema, sidecar, config, source.fingerprint, mentions))
+
+
+def ensure_model(
+    schema: Schema,
+    sidecar: Sidecar | None,
+    config: TrainConfig,
+    *,
+    model_dir: str | None = None,
+    device: str = "cpu",
+    train_if_missing: bool = True,
+    force: bool = False,
+    mentions: Mapping[str, Sequence[Span]] | None = None,
+    save: bool = True,
+    log=None,
+) -> tuple[Artifact, str]:
+    """The model for this schema: `model_dir` if given, else the cached one for the cache key,
+    else a freshly trained one (saved to the cache unless `save` is off). Returns it with where
+    it came from. `mentions`: the example sentences' entity mentions (see `train_model`)."""
+    from fsre_cli.tkre.progress import train_with_progress
+
+    if model_dir is not None:
+        artifact = load_artifact(Path(model_dir), device)
+        for warning in check_compatible(artifact, schema, model_dir):
+            if log:
+                log.warn(warning)
+        return artifact, model_dir
+    directory = cached_dir_for(schema, sidecar, config, device, mentions)
+    if (directory / "fsre.json").exists() and not force:
+        return load_artifact(directory, device), str(directory)
+    if not train_if_missing:
+        raise UsageError(f"no trained model for schema {schema.name!r}; run: fsre train {schema.path or 'SCHEMA'}")
+    result = train_with_progress(schema, sidecar, config.for_device(device), device=device, mentions=mentions,
+                                 log=log)
+    if not save:
+        return result.artifact, "(not saved)"
+    save_artifact(result.artifact, directory)
+    return result.artifact, str(directory)
