@@ -10,6 +10,7 @@ Stanza is imported lazily: importing this package does not load it.
 
 from __future__ import annotations
 
+from fsre_cli.entities.given import given_entity_problem
 from fsre_cli.entities.models import (
     DOWNLOAD_PROCESSORS,
     ENV_STANZA_DIR,
@@ -30,6 +31,7 @@ __all__ = [
     "EntitiesMode",
     "EntityRecognizer",
     "download_models",
+    "given_entity_problem",
     "list_models",
     "missing_models_message",
     "resolve_stanza_dir",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
 from fsre_cli.documents import Document, Mention, Sentence
 from fsre_cli.entities import mention_cache
-from fsre_cli.entities.given import check_given_spans, given_sentences
+from fsre_cli.entities.given import given_entity_problem, given_sentences
 from fsre_cli.entities.models import (
     ENV_STANZA_DIR,
     missing_models_message,
@@ -33,7 +33,7 @@ from fsre_cli.entities.models import (
     resolve_stanza_dir,
     write_minimal_resources,
 )
-from fsre_cli.errors import ModelMissingError, UsageError
+from fsre_cli.errors import BadEntityError, FsreError, ModelMissingError, UsageError
 from fsre_cli.schema import Schema, Span
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,7 +157,12 @@ class EntityRecognizer:
         """Each document with its sentences and mentions, in input order, processed in bulk batches.
 
         `flush_when` (e.g. `StreamFeed.paused`) ends a batch early when it returns true, so a
-        paused stream's documents are processed now instead of after more input."""
+        paused stream's documents are processed now instead of after more input.
+
+        A document that cannot be processed (a given entity that `given_entity_problem` rejects:
+        `BadEntityError`; no `entities` under entities=given: `UsageError`) raises only after every
+        earlier document has been yielded, and before any Stanza work on it. It has been taken
+        from `docs`, so calling `process` again on the same iterator goes on after it."""
         for batch in self._batches(docs, flush_when):
             results = self._process_batch(batch)
             for i, item in enumerate(zip(batch, results)):
@@ -182,12 +187,25 @@ class EntityRecognizer:
             return False
         return True
 
+    def given_problem(self, doc: Document) -> str | None:
+        """Why this document's given entities cannot be used (`given_entity_problem`), or None; always
+        None when they would not be used (entities=stanza, or the document has none), so a caller can
+        skip exactly the documents `process` would reject with `BadEntityError`."""
+        if self.entities == "stanza" or doc.entities is None:
+            return None
+        return given_entity_problem(doc, self.schema)
+
     # ------------------------------------------------------------------ batching
     def _batches(self, docs: Iterable[Document],
                  flush_when: Callable[[], bool] | None = None) -> Iterator[list[Document]]:
         batch: list[Document] = []
         chars = 0
         for doc in docs:
+            rejection = self._rejection(doc)
+            if rejection is not None:
+                if batch:  # the documents before it are good: hand them on first
+                    yield batch
+                raise rejection
             batch.append(doc)
             chars += len(doc.text)
             if (len(batch) >= self.batch_size or chars >= self.max_batch_chars
@@ -197,11 +215,17 @@ class EntityRecognizer:
         if batch:
             yield batch
 
+    def _rejection(self, doc: Document) -> FsreError | None:
+        """Why this document cannot enter a batch, or None."""
+        try:
+            self.uses_given(doc)
+        except UsageError as exc:
+            return exc
+        problem = self.given_problem(doc)
+        return BadEntityError(doc.id, problem) if problem is not None else None
+
     def _process_batch(self, batch: list[Document]) -> list[list[Sentence]]:
         given = [self.uses_given(doc) for doc in batch]
-        for doc, own in zip(batch, given):
-            if own:
-                check_given_spans(doc, self.schema)
         results: list[list[Sentence]] = [[] for _ in batch]
         given_idx = [i for i, own in enumerate(given) if own and batch[i].text.strip()]
         ner_idx = [i for i, own in enumerate(given) if not own and batch[i].text.strip()]
