@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
+from fsre_cli.errors import BadEntityError
 from fsre_cli.schema import Schema
 
 _SURFACE_CHARS = 40  # longest entity surface quoted in a problem line
@@ -66,7 +67,7 @@ def given_sentences(doc: Document, schema: Schema, bounds: list[tuple[int, int]]
     for span in doc.entities or []:
         schema_type = schema.type_for_label(span.type)
         if schema_type is None:  # pragma: no cover - the recognizer rejects such documents first
-            raise ValueError(given_entity_problem(doc, schema) or f"unknown entity type {span.type!r}")
+            raise BadEntityError(doc.id, given_entity_problem(doc, schema) or f"unknown entity type {span.type!r}")
         if (span.start, span.end, schema_type) in seen:
             continue
         seen.add((span.start, span.end, schema_type))
