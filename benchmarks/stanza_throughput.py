@@ -20,13 +20,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(ROOT))
+# run as a plain script from a checkout; the tiny offline NER recipe is test support, in tests/
+for _path in (ROOT, ROOT / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 def generated_documents(n_sentences: int, per_doc: int, seed: int) -> list[str]:
     """Documents of `per_doc` generated sentences each (held-out seed, same name lists as training)."""
-    from fsre_cli.tiny_stanza import detokenize, generate_sentences
+    from tiny_stanza import detokenize, generate_sentences
 
     sentences = [detokenize([tok for tok, _ in s]) for s in generate_sentences(n_sentences, seed=seed)]
     return [" ".join(sentences[i : i + per_doc]) for i in range(0, len(sentences), per_doc)]
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from fsre_cli.documents import Document
     from fsre_cli.entities import EntityRecognizer
     from fsre_cli.schema import parse_schema
-    from fsre_cli.tiny_stanza import cached_tiny_ner
+    from tiny_stanza import cached_tiny_ner
 
     texts = file_documents(args.text) if args.text else generated_documents(args.sentences, args.per_doc, seed=7)
     schema = parse_schema(

@@ -18,6 +18,16 @@ class UsageError(FsreError):
     exit_code = 2
 
 
+class BadEntityError(UsageError):
+    """A document's given entity cannot be used (outside the text, empty, reversed, whitespace,
+    a type the schema does not declare). Only `doc_id` is at fault, so a caller may skip that
+    document and go on; left uncaught it is invalid input (exit 2)."""
+
+    def __init__(self, doc_id: str, message: str) -> None:
+        self.doc_id = doc_id
+        super().__init__(message)
+
+
 class SchemaError(FsreError):
     """Every problem found in a schema file, one per line."""
 

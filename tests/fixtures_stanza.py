@@ -1,7 +1,7 @@
 """Stanza fixtures: a tiny real NER model trained offline for the test session.
 
 The model is cached under `tests/.cache/stanza/tiny-ner-<recipe hash>/` (the
-hash covers fsre_cli/tiny_stanza.py and the Stanza version), so it is trained
+hash covers tests/tiny_stanza.py and the Stanza version), so it is trained
 once and reused across runs until the recipe changes. Set FSRE_TEST_CACHE to
 cache elsewhere.
 """
@@ -48,7 +48,7 @@ relations:
 @pytest.fixture(scope="session")
 def tiny_ner_model() -> Path:
     """Path of the tiny trained Stanza NER model (.pt; labels PERSON, ORG, GPE); resources.json beside it."""
-    from fsre_cli.tiny_stanza import cached_tiny_ner
+    from tiny_stanza import cached_tiny_ner
 
     return cached_tiny_ner(TEST_CACHE / "stanza")
 

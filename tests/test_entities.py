@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from fsre_cli.documents import Document, EntitySpan, Sentence
-from fsre_cli.entities import EntityRecognizer, download_models, list_models
-from fsre_cli.errors import FsreError, ModelMissingError, UsageError
+from fsre_cli.entities import EntityRecognizer, download_models, given_entity_problem, list_models
+from fsre_cli.entities.given import given_sentences
+from fsre_cli.errors import BadEntityError, FsreError, ModelMissingError, UsageError
 
 MESSY = (
     "Alice  Smith works for Acme Corp in Paris.\n\n"
@@ -107,33 +108,148 @@ def test_given_duplicate_spans_are_merged(offline_recognizer):
     assert [m.text for m in sentences[0].mentions] == ["Acme Corp"]
 
 
+TEXT_7 = "Acme Corp hired Bob. Jones left Paris."
+
+
 @pytest.mark.parametrize(
     "entity, expected",
     [
-        (EntitySpan(10, 99, "ORG"), "lies outside the text"),
-        (EntitySpan(-1, 3, "ORG"), "lies outside the text"),
-        (EntitySpan(5, 5, "ORG"), "start must be less than end"),
-        (EntitySpan(9, 4, "ORG"), "start must be less than end"),
-        (EntitySpan(9, 10, "ORG"), "covers only whitespace"),
-        (EntitySpan(0, 9, "COMPANY"), "unknown entity type 'COMPANY'"),
-        (EntitySpan(16, 35, "PERSON"), "crosses a sentence boundary"),
+        (EntitySpan(10, 99, "ORG"), 'entity 0 [10, 99) of type ORG ends after the text, which has 38 characters'),
+        (EntitySpan(-1, 3, "ORG"), "entity 0 [-1, 3) of type ORG starts before the text"),
+        (EntitySpan(5, 5, "ORG"), "entity 0 [5, 5) of type ORG is empty"),
+        (EntitySpan(9, 4, "ORG"), "entity 0 [9, 4) of type ORG ends before it starts"),
+        (EntitySpan(30, 20, "ORG"), "entity 0 [30, 20) of type ORG ends before it starts"),
+        (EntitySpan(5, -2, "ORG"), "entity 0 [5, -2) of type ORG ends before it starts"),
+        (EntitySpan(9, 10, "ORG"), "entity 0 [9, 10) of type ORG covers only whitespace"),
+        (EntitySpan(0, 9, "WEAPON"),
+         'entity 0 [0, 9) "Acme Corp" has type "WEAPON", which the schema does not declare'),
+        (EntitySpan(1.5, 4, "ORG"), "entity 0 [1.5, 4) has offsets that are not integers"),  # type: ignore[arg-type]
+        (EntitySpan(True, 4, "ORG"), "entity 0 [True, 4) has offsets that are not integers"),
     ],
 )
-def test_given_entity_validation(offline_recognizer, entity, expected):
-    text = "Acme Corp hired Bob. Jones left Paris."
-    doc = Document("doc-7", text, [entity])
-    with pytest.raises(UsageError) as info:
-        list(offline_recognizer.process([doc]))
-    message = str(info.value)
-    assert expected in message
-    assert "doc-7" in message and f"{entity.start}:{entity.end}" in message
-    assert info.value.exit_code == 2
+def test_given_entity_problem_names_document_and_entity(stanza_schema, entity, expected):
+    doc = Document("doc-7", TEXT_7, [entity])
+    problem = given_entity_problem(doc, stanza_schema)
+    assert problem is not None and problem.startswith('document "doc-7": ')
+    assert expected in problem
+    assert "\n" not in problem
 
 
-def test_unknown_type_message_lists_schema_types(offline_recognizer):
+def test_given_entity_problem_reports_the_first_bad_entity_by_index(stanza_schema):
+    good = [span(TEXT_7, "Acme Corp", "ORG"), span(TEXT_7, "Paris", "GPE"), span(TEXT_7, "Bob", "person")]
+    assert given_entity_problem(Document("d", TEXT_7, good), stanza_schema) is None  # labels map, any case
+    assert given_entity_problem(Document("d", TEXT_7, []), stanza_schema) is None
+    assert given_entity_problem(Document("d", TEXT_7), stanza_schema) is None
+    bad = good + [EntitySpan(0, 4, "COMPANY"), EntitySpan(120, 95, "ORG")]
+    assert given_entity_problem(Document("d9", TEXT_7, bad), stanza_schema) == (
+        'document "d9": entity 3 [0, 4) "Acme" has type "COMPANY", which the schema does not declare '
+        "(schema types: ORG, PERSON, PLACE)"
+    )
+    assert given_entity_problem(Document("d9", TEXT_7, [EntitySpan(120, 95, "ORG")]), stanza_schema) == (
+        'document "d9": entity 0 [120, 95) of type ORG ends before it starts'
+    )
+
+
+def test_bad_given_entity_raises_for_that_document_only(offline_recognizer):
+    """A bad document raises a typed error after the documents before it are handed on and before
+    any work on it; the same iterator then goes on with the documents after it."""
+    text = "Acme Corp hired Bob Jones."
+    docs = iter([
+        Document("good-1", text, [span(text, "Acme Corp", "ORG")]),
+        Document("good-2", text, [span(text, "Bob Jones", "PERSON")]),
+        Document("bad", text, [span(text, "Acme Corp", "ORG"), EntitySpan(9, 4, "ORG")]),
+        Document("good-3", text, [span(text, "Bob Jones", "PERSON")]),
+    ])
+    seen = []
+    with pytest.raises(BadEntityError) as info:
+        for doc, sentences in offline_recognizer.process(docs):
+            seen.append((doc.id, [m.text for s in sentences for m in s.mentions]))
+    assert seen == [("good-1", ["Acme Corp"]), ("good-2", ["Bob Jones"])]
+    assert info.value.doc_id == "bad"
+    assert str(info.value) == 'document "bad": entity 1 [9, 4) of type ORG ends before it starts'
+    assert isinstance(info.value, UsageError) and info.value.exit_code == 2  # uncaught: invalid input
+    rest = [(d.id, [m.text for s in sents for m in s.mentions]) for d, sents in offline_recognizer.process(docs)]
+    assert rest == [("good-3", ["Bob Jones"])]
+
+
+def test_recognizer_given_problem_only_where_given_entities_are_used(stanza_schema):
+    doc = Document("d", TEXT_7, [EntitySpan(0, 9, "WEAPON")])
+    assert EntityRecognizer(stanza_schema).given_problem(doc) == given_entity_problem(doc, stanza_schema)
+    assert EntityRecognizer(stanza_schema, entities="given").given_problem(doc) is not None
+    assert EntityRecognizer(stanza_schema, entities="stanza").given_problem(doc) is None  # ignored there
+    assert EntityRecognizer(stanza_schema).given_problem(Document("d", TEXT_7)) is None
+
+
+def test_bad_given_entity_in_a_single_document(offline_recognizer):
     doc = Document("d", "Acme Corp hired Bob.", [EntitySpan(0, 9, "COMPANY")])
-    with pytest.raises(UsageError, match="schema types: ORG, PERSON, PLACE"):
-        list(offline_recognizer.process([doc]))
+    with pytest.raises(BadEntityError, match="schema types: ORG, PERSON, PLACE"):
+        offline_recognizer.sentences(doc)
+
+
+# --------------------------------------------------------------------------- the splitter cutting inside a given entity
+@pytest.fixture
+def misc_recognizer(tmp_path) -> EntityRecognizer:
+    from fsre_cli.schema import parse_schema
+
+    schema = parse_schema(
+        "name: m\nentity_types:\n  PERSON: [PERSON]\n  ORG: [ORG]\n  MISC: [MISC]\n"
+        "relations:\n  r:\n    description: d\n    head: PERSON\n    tail: ORG\n"
+    )
+    return EntityRecognizer(schema, entities="given", stanza_dir=str(tmp_path / "no-models"))
+
+
+@pytest.mark.parametrize(
+    "text, entities, expected",
+    [
+        # Re-DocRED-style text, raw and pre-tokenized: the splitter ends a sentence after "Col."
+        ("He met Col. Ripley at the base. Then he left.", [("Col. Ripley", "PERSON")],
+         ["He met Col. Ripley at the base.", "Then he left."]),
+        ("He met Col . Ripley at the base . Then he left .", [("Col . Ripley", "PERSON")],
+         ["He met Col . Ripley at the base .", "Then he left ."]),
+        # CrossRE ai: "Ph.D" is cut after "Ph."
+        ("She holds a Ph.D in machine learning from MIT. She works at Google.",
+         [("Ph.D", "MISC"), ("MIT", "ORG"), ("Google", "ORG")],
+         ["She holds a Ph.D in machine learning from MIT.", "She works at Google."]),
+        # one mention over three pieces ("He met Lt." / "Col." / "Ripley.")
+        ("He met Lt. Col. Ripley. Then he left.", [("Lt. Col. Ripley", "PERSON")],
+         ["He met Lt. Col. Ripley.", "Then he left."]),
+        # two mentions chaining three pieces ("Lt." / "Col." / "J. Ripley met him.")
+        ("Lt. Col. J. Ripley met him. Then he left.", [("Lt. Col.", "MISC"), ("Col. J. Ripley", "PERSON")],
+         ["Lt. Col. J. Ripley met him.", "Then he left."]),
+    ],
+)
+def test_given_entity_merges_the_pieces_the_splitter_cut(misc_recognizer, text, entities, expected):
+    doc = Document("d", text, [span(text, surface, type_) for surface, type_ in entities])
+    sentences = misc_recognizer.sentences(doc)
+    assert [s.text for s in sentences] == expected
+    assert_consistent(doc, sentences)
+    assert sorted(m.text for s in sentences for m in s.mentions) == sorted(surface for surface, _ in entities)
+    # without the given entity, the same text is cut inside it: the merge is what keeps it whole
+    assert len(misc_recognizer.sentences(Document("d", text, []))) > len(expected)
+
+
+def test_merge_keeps_other_sentences_and_documents_apart(misc_recognizer):
+    text = "Alice left. He met Col. Ripley there. Bob stayed. It rained."
+    doc = Document("d", text, [span(text, "Col. Ripley", "PERSON"), span(text, "Bob", "PERSON")])
+    other = Document("e", "Acme Corp hired Bob. Jones left.", [EntitySpan(0, 9, "ORG")])
+    results = list(misc_recognizer.process([doc, other]))
+    [(_, sentences), (_, other_sentences)] = results
+    assert [s.text for s in sentences] == ["Alice left.", "He met Col. Ripley there.", "Bob stayed.", "It rained."]
+    assert [[m.text for m in s.mentions] for s in sentences] == [[], ["Col. Ripley"], ["Bob"], []]
+    assert_consistent(doc, sentences)
+    assert [s.text for s in other_sentences] == ["Acme Corp hired Bob.", "Jones left."]
+
+
+def test_given_sentences_merges_bounds_directly(stanza_schema):
+    """The pure placement step: pieces a mention overlaps merge; a mention over no piece is a sentence."""
+    text = "aaa bbb. ccc ddd. eee fff. ggg"
+    doc = Document("d", text, [EntitySpan(4, 12, "ORG"), EntitySpan(27, 30, "PERSON"), EntitySpan(22, 25, "ORG")])
+    bounds = [(0, 8), (9, 17), (18, 26)]
+    sentences = given_sentences(doc, stanza_schema, bounds)
+    assert [(s.start, s.end, s.text) for s in sentences] == [(0, 17, "aaa bbb. ccc ddd."), (18, 26, "eee fff."),
+                                                            (27, 30, "ggg")]
+    assert [[m.text for m in s.mentions] for s in sentences] == [["bbb. ccc"], ["fff"], ["ggg"]]
+    assert [s.index for s in sentences] == [0, 1, 2]
 
 
 def test_entities_given_requires_entities(offline_recognizer):

@@ -1,12 +1,13 @@
-"""Entities with Stanza: sentences and typed entity mentions with offsets into the original text.
+"""The entity recognizer: sentences and schema-typed mentions for documents, through a real Stanza pipeline.
 
-Two routes, both through a real Stanza pipeline:
+Two routes:
 
 * **NER**: Stanza's tokenizer and NER tagger (downloaded models, or a custom
   `ner_model_path` with the spaCy-backed tokenizer). NER labels map to schema
   types through the schema; mentions whose label maps to no type are dropped.
 * **Given entities** (JSONL `entities`): Stanza only splits sentences, with the
-  spaCy-backed tokenizer that needs no downloaded model, so this works offline.
+  spaCy-backed tokenizer that needs no downloaded model, so this works offline
+  (see `given.py`).
 
 Documents go through Stanza in bulk batches (many documents per call) so the
 tagger batches sentences across documents and memory stays bounded.
@@ -15,19 +16,24 @@ Stanza is imported lazily: `fsre --help` must not pay for it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
-from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
-from fsre_cli.errors import FsreError, ModelMissingError, UsageError
+from fsre_cli.documents import Document, Mention, Sentence
+from fsre_cli.entities import mention_cache
+from fsre_cli.entities.given import given_entity_problem, given_sentences
+from fsre_cli.entities.models import (
+    ENV_STANZA_DIR,
+    missing_models_message,
+    ner_model_files,
+    resolve_stanza_dir,
+    write_minimal_resources,
+)
+from fsre_cli.errors import BadEntityError, FsreError, ModelMissingError, UsageError
 from fsre_cli.schema import Schema, Span
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,15 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EntitiesMode = Literal["auto", "given", "stanza"]
 ENTITY_MODES: tuple[str, ...] = ("auto", "given", "stanza")
-ENV_STANZA_DIR = "FSRE_STANZA_DIR"
-
-# Processors `fsre models download` fetches; Stanza adds mwt (and the NER model's
-# pretrain/charlm dependencies) itself where the language needs them.
-DOWNLOAD_PROCESSORS = "tokenize,ner"
-
-# Enough for Stanza to build a pipeline of processor *variants* (the spaCy
-# tokenizer) and of models given by path, without any downloaded package.
-MINIMAL_RESOURCES: dict[str, Any] = {"en": {"lang_name": "English", "packages": {}, "tokenize": {"default": {}}}}
 
 # spaCy refuses texts over 1M characters by default; tokenizing without a parser needs little memory.
 _SPACY_MAX_LENGTH = 50_000_000
@@ -51,133 +48,6 @@ _SPACY_MAX_LENGTH = 50_000_000
 _Tok = tuple[str, int, int]  # token text, start, end (offsets into the original text)
 
 
-def write_minimal_resources(directory: str | Path) -> Path:
-    """Write the minimal resources.json into `directory` and return its path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "resources.json"
-    path.write_text(json.dumps(MINIMAL_RESOURCES), encoding="utf-8")
-    return path
-
-
-def resolve_stanza_dir(stanza_dir: str | os.PathLike[str] | None = None) -> str:
-    """The Stanza model directory: the argument, else $FSRE_STANZA_DIR, else Stanza's own default."""
-    if stanza_dir:
-        return os.path.expanduser(os.fspath(stanza_dir))
-    env = os.environ.get(ENV_STANZA_DIR)
-    if env:
-        return os.path.expanduser(env)
-    from stanza.resources.common import DEFAULT_MODEL_DIR
-
-    return DEFAULT_MODEL_DIR
-
-
-def _dir_option(stanza_dir: str | None) -> str:
-    return f" --stanza-dir {stanza_dir}" if stanza_dir else ""
-
-
-def missing_models_message(lang: str, directory: str, detail: str, explicit_dir: str | None = None) -> str:
-    """One sentence: what is missing and the exact fix."""
-    return (
-        f"Stanza models for language '{lang}' are not installed ({detail}): run "
-        f"`fsre models download --lang {lang}{_dir_option(explicit_dir)}`, or point --stanza-dir DIR "
-        f"(or {ENV_STANZA_DIR}) at a directory that has them."
-    )
-
-
-# --------------------------------------------------------------------------- model management
-_DOWNLOAD_SCRIPT = r"""
-import json, sys
-lang, model_dir, processors, result_path, resources_url = sys.argv[1:6]
-result = {"ok": True}
-try:
-    import stanza
-    kwargs = {"resources_url": resources_url} if resources_url else {}
-    stanza.download(lang, model_dir=model_dir, processors=processors, logging_level="INFO", **kwargs)
-except Exception as exc:  # reported to the parent, which turns it into one clear message
-    kind = type(exc).__name__
-    try:
-        import requests
-        if isinstance(exc, requests.exceptions.RequestException):
-            kind = "network"
-    except ImportError:
-        pass
-    if type(exc).__name__ == "UnknownLanguageError":
-        kind = "unknown-language"
-    result = {"ok": False, "kind": kind, "error": str(exc)[:800]}
-with open(result_path, "w", encoding="utf-8") as f:
-    json.dump(result, f)
-"""
-
-
-def download_models(
-    lang: str = "en",
-    stanza_dir: str | None = None,
-    timeout: float = 300.0,
-    *,
-    resources_url: str | None = None,
-) -> list[dict[str, Any]]:
-    """Download the Stanza models entity recognition needs, giving up after `timeout` seconds.
-
-    Stanza's own download has no timeout and can hang on a dead network, so it
-    runs in a child process that is killed when time runs out. Progress goes to
-    stderr. `resources_url` selects a mirror of Stanza's resources. Returns the
-    installed models (see `list_models`).
-    """
-    directory = resolve_stanza_dir(stanza_dir)
-    with tempfile.TemporaryDirectory(prefix="fsre-download-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-c", _DOWNLOAD_SCRIPT, lang, directory, DOWNLOAD_PROCESSORS,
-               str(result_path), resources_url or ""]
-        try:
-            # stdout is data-only in fsre: the child's stdout is captured, its stderr (progress) passes through
-            subprocess.run(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise FsreError(
-                f"downloading Stanza models for '{lang}' into {directory} did not finish within {timeout:g} s; "
-                "check the network (HTTPS_PROXY) and retry with a longer --timeout, or copy an installed "
-                f"model directory and use --stanza-dir DIR / {ENV_STANZA_DIR}"
-            ) from None
-        try:
-            result = json.loads(result_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            result = {"ok": False, "kind": "crash", "error": "the download process exited without a result"}
-    if not result["ok"]:
-        kind, error = result["kind"], result["error"]
-        if kind == "unknown-language":
-            raise UsageError(f"Stanza has no models for language '{lang}'") from None
-        if kind == "network":
-            reason = re.search(r"\[Errno -?\d+\][^'\")]*|Read timed out|Name or service not known", error)
-            raise FsreError(
-                f"cannot download Stanza models for '{lang}': the model server is unreachable "
-                f"({reason.group(0).strip() if reason else error[:200]}); "
-                f"check the network (HTTPS_PROXY), or copy an installed model directory and use "
-                f"--stanza-dir DIR / {ENV_STANZA_DIR}"
-            ) from None
-        raise FsreError(f"downloading Stanza models for '{lang}' into {directory} failed: {kind}: {error}") from None
-    return list_models(directory)
-
-
-def list_models(stanza_dir: str | None = None) -> list[dict[str, Any]]:
-    """Installed Stanza models (`DIR/LANG/PROCESSOR/PACKAGE.pt`): language, processor, package, path, size."""
-    root = Path(resolve_stanza_dir(stanza_dir))
-    models: list[dict[str, Any]] = []
-    if not root.is_dir():
-        return models
-    for lang_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for proc_dir in sorted(p for p in lang_dir.iterdir() if p.is_dir()):
-            for f in sorted(proc_dir.glob("*.pt")):
-                models.append({
-                    "language": lang_dir.name,
-                    "processor": proc_dir.name,
-                    "package": f.stem,
-                    "path": str(f),
-                    "size": f.stat().st_size,
-                })
-    return models
-
-
-# --------------------------------------------------------------------------- the recognizer
 @dataclass
 class _Pipe:
     """A loaded Stanza pipeline and whether its tokenizer is the spaCy variant (needs clean-up)."""
@@ -256,7 +126,7 @@ class EntityRecognizer:
             return None
         cache_file = self._mention_cache_file(unique)
         if cache_file is not None:
-            cached = _read_mentions(cache_file, unique)
+            cached = mention_cache.read_mentions(cache_file, unique)
             if cached is not None:
                 return cached
         try:
@@ -268,7 +138,7 @@ class EntityRecognizer:
         for doc, sentences in self.process(docs):
             out[doc.text] = [Span(m.start, m.end, m.type, m.text) for s in sentences for m in s.mentions]
         if cache_file is not None:
-            _write_mentions(cache_file, out)
+            mention_cache.write_mentions(cache_file, out)
         return out
 
     def _mention_cache_file(self, texts: list[str]) -> Path | None:
@@ -276,53 +146,23 @@ class EntityRecognizer:
         uncached or when the model files cannot be found (then loading reports what is missing)."""
         if self.mention_cache is None:
             return None
-        model = self._ner_model_files()
+        model = ner_model_files(self.ner_model_path, self.lang, self.stanza_dir)
         if model is None:
             return None
-        from importlib.metadata import PackageNotFoundError, version
-
-        versions = {}
-        for package in ("stanza", "spacy"):
-            try:
-                versions[package] = version(package)
-            except PackageNotFoundError:
-                versions[package] = None
-        payload = {
-            "format": 1,
-            "lang": self.lang,
-            "model": model,
-            "versions": versions,
-            "labels": sorted((t, sorted(labels)) for t, labels in self.schema.entity_types.items()),
-            "texts": sorted(texts),
-        }
-        digest = hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:24]
-        return self.mention_cache / f"{digest}.json"
-
-    def _ner_model_files(self) -> list[tuple[str, int, int]] | None:
-        """Path, size and modification time of every file the NER pipeline loads from (a
-        re-downloaded or retrained model changes them), or None when there are none."""
-        paths = [Path(self.ner_model_path)] if self.ner_model_path else []
-        if not (self.ner_model_path and self.lang == "en"):  # else Stanza's tokenizer is loaded too
-            root = Path(self.stanza_dir)
-            lang_dir = root / self.lang
-            if not (root / "resources.json").is_file() or not lang_dir.is_dir():
-                return None
-            paths += [root / "resources.json"] + sorted(p for p in lang_dir.rglob("*") if p.is_file())
-        files = []
-        for path in paths:
-            try:
-                stat = path.stat()
-            except OSError:
-                return None
-            files.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
-        return files
+        return mention_cache.entry_path(self.mention_cache, lang=self.lang, model_files=model,
+                                        entity_types=self.schema.entity_types, texts=texts)
 
     def process(self, docs: Iterable[Document], *,
                 flush_when: Callable[[], bool] | None = None) -> Iterator[tuple[Document, list[Sentence]]]:
         """Each document with its sentences and mentions, in input order, processed in bulk batches.
 
         `flush_when` (e.g. `StreamFeed.paused`) ends a batch early when it returns true, so a
-        paused stream's documents are processed now instead of after more input."""
+        paused stream's documents are processed now instead of after more input.
+
+        A document that cannot be processed (a given entity that `given_entity_problem` rejects:
+        `BadEntityError`; no `entities` under entities=given: `UsageError`) raises only after every
+        earlier document has been yielded, and before any Stanza work on it. It has been taken
+        from `docs`, so calling `process` again on the same iterator goes on after it."""
         for batch in self._batches(docs, flush_when):
             results = self._process_batch(batch)
             for i, item in enumerate(zip(batch, results)):
@@ -347,12 +187,25 @@ class EntityRecognizer:
             return False
         return True
 
+    def given_problem(self, doc: Document) -> str | None:
+        """Why this document's given entities cannot be used (`given_entity_problem`), or None; always
+        None when they would not be used (entities=stanza, or the document has none), so a caller can
+        skip exactly the documents `process` would reject with `BadEntityError`."""
+        if self.entities == "stanza" or doc.entities is None:
+            return None
+        return given_entity_problem(doc, self.schema)
+
     # ------------------------------------------------------------------ batching
     def _batches(self, docs: Iterable[Document],
                  flush_when: Callable[[], bool] | None = None) -> Iterator[list[Document]]:
         batch: list[Document] = []
         chars = 0
         for doc in docs:
+            rejection = self._rejection(doc)
+            if rejection is not None:
+                if batch:  # the documents before it are good: hand them on first
+                    yield batch
+                raise rejection
             batch.append(doc)
             chars += len(doc.text)
             if (len(batch) >= self.batch_size or chars >= self.max_batch_chars
@@ -362,18 +215,24 @@ class EntityRecognizer:
         if batch:
             yield batch
 
+    def _rejection(self, doc: Document) -> FsreError | None:
+        """Why this document cannot enter a batch, or None."""
+        try:
+            self.uses_given(doc)
+        except UsageError as exc:
+            return exc
+        problem = self.given_problem(doc)
+        return BadEntityError(doc.id, problem) if problem is not None else None
+
     def _process_batch(self, batch: list[Document]) -> list[list[Sentence]]:
         given = [self.uses_given(doc) for doc in batch]
-        for doc, own in zip(batch, given):
-            if own:
-                self._check_spans(doc)
         results: list[list[Sentence]] = [[] for _ in batch]
         given_idx = [i for i, own in enumerate(given) if own and batch[i].text.strip()]
         ner_idx = [i for i, own in enumerate(given) if not own and batch[i].text.strip()]
         if given_idx:
             token_sents = self._tokenize(self._get_splitter(), [batch[i].text for i in given_idx])
             for i, sents in zip(given_idx, token_sents):
-                results[i] = self._given_sentences(batch[i], sents)
+                results[i] = given_sentences(batch[i], self.schema, [(t[0][1], t[-1][2]) for t in sents])
         if ner_idx:
             for i, sents in zip(ner_idx, self._recognize([batch[i] for i in ner_idx])):
                 results[i] = sents
@@ -514,49 +373,6 @@ class EntityRecognizer:
             sentences.append(Sentence(doc.id, len(sentences), start, end, text[start:end], mentions))
         return sentences
 
-    # ------------------------------------------------------------------ given entities
-    def _check_spans(self, doc: Document) -> None:
-        """Validate the user's spans before any Stanza work: range, order, whitespace, type."""
-        n = len(doc.text)
-        for span in doc.entities or []:
-            where = f"document {doc.id!r}: entity {span.start}:{span.end} ({span.type})"
-            if not isinstance(span.start, int) or not isinstance(span.end, int):
-                raise UsageError(f"{where}: start and end must be integers")
-            if span.start < 0 or span.end > n:
-                raise UsageError(f"{where} lies outside the text (length {n})")
-            if span.start >= span.end:
-                raise UsageError(f"{where} is empty or reversed: start must be less than end")
-            surface = doc.text[span.start : span.end]
-            if not surface.strip():
-                raise UsageError(f"{where} covers only whitespace")
-            if self.schema.type_for_label(span.type) is None:
-                known = ", ".join(sorted(self.schema.entity_types))
-                raise UsageError(f"{where} {surface!r} has unknown entity type {span.type!r} (schema types: {known})")
-
-    def _given_sentences(self, doc: Document, token_sents: list[list[_Tok]]) -> list[Sentence]:
-        text = doc.text
-        sentences = [
-            Sentence(doc.id, i, toks[0][1], toks[-1][2], text[toks[0][1] : toks[-1][2]], [])
-            for i, toks in enumerate(token_sents)
-        ]
-        seen: set[tuple[int, int, str]] = set()
-        for span in doc.entities or []:
-            schema_type = self.schema.type_for_label(span.type)
-            assert schema_type is not None  # checked by _check_spans
-            if (span.start, span.end, schema_type) in seen:
-                continue
-            seen.add((span.start, span.end, schema_type))
-            home = _sentence_containing(sentences, span)
-            if home is None:
-                raise UsageError(_crossing_message(doc, span, sentences))
-            home.mentions.append(
-                Mention(text=text[span.start : span.end], start=span.start, end=span.end, type=schema_type,
-                        label=span.type)
-            )
-        for s in sentences:
-            s.mentions.sort(key=lambda m: (m.start, m.end))
-        return sentences
-
 
 # --------------------------------------------------------------------------- helpers
 def _raise_spacy_limit(nlp: Any) -> None:
@@ -652,41 +468,3 @@ def _trim(text: str, start: int | None, end: int | None) -> tuple[int, int] | No
     while end > start and text[end - 1].isspace():
         end -= 1
     return (start, end) if start < end else None
-
-
-def _sentence_containing(sentences: list[Sentence], span: EntitySpan) -> Sentence | None:
-    for s in sentences:
-        if s.start <= span.start and span.end <= s.end:
-            return s
-    return None
-
-
-def _crossing_message(doc: Document, span: EntitySpan, sentences: list[Sentence]) -> str:
-    surface = doc.text[span.start : span.end]
-    touched = [s.index for s in sentences if s.start < span.end and span.start < s.end]
-    where = f"document {doc.id!r}: entity {span.start}:{span.end} ({span.type}) {surface!r}"
-    if len(touched) > 1:
-        return (f"{where} crosses a sentence boundary (it spans sentences {touched[0]} and {touched[-1]}); "
-                "an entity must lie inside one sentence")
-    return f"{where} is not inside one sentence (it covers text between sentences)"
-
-
-def _read_mentions(path: Path, texts: list[str]) -> dict[str, list[Span]] | None:
-    """A cache entry's mentions in the order of `texts`; None when missing, unreadable or incomplete."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {t: [Span.from_record(r) for r in data[t]] for t in texts}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_mentions(path: Path, mentions: dict[str, list[Span]]) -> None:
-    """Write atomically (a killed run leaves no half entry); a cache that cannot be written is skipped."""
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        records = {t: [m.to_record() for m in spans] for t, spans in mentions.items()}
-        tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
