@@ -9,6 +9,7 @@ document, in input order, with offsets into the original document text.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +102,19 @@ def run(
     # stdin is read ahead by a thread; when it pauses, the batches held so far are scored
     # and written, so a slow stream (tail -f) gets its triples without waiting for more
     feed = StreamFeed(stdin or sys.stdin) if "-" in sources else None
+
+    def usable(doc: Document) -> bool:
+        """A document whose given entities cannot be used is skipped alone, never the run."""
+        where = f"document {json.dumps(doc.id, ensure_ascii=False)}"
+        problem = recognizer.given_problem(doc)
+        if problem is None and recognizer.entities == "given" and doc.entities is None:
+            problem = f"{where}: it has no `entities`, which --entities given requires of every document"
+        if problem:
+            report.skip(where, problem.removeprefix(where + ": "), log.warn)
+        return problem is None
+
     docs = (d for d in read_documents(sources, report, warn=log.warn, input_format=input_format, stdin=feed)
-            if not writer.is_done(d.id))
+            if not writer.is_done(d.id) and usable(d))
     sentences = recognizer.process(docs, flush_when=feed.paused if feed else None)
     flush_when = (lambda: recognizer.holding == 0 and feed.paused()) if feed else None
     try:

@@ -28,7 +28,7 @@ def extract_command(
                                         "qa4re (zero-shot LLM), cascade (encoder, LLM where unsure); auto = tkre "
                                         "when examples exist, else qa4re.")] = "auto",
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Emit the best relation of a pair when "
-                                                       "its score reaches this, 0 to 1 (default: the method's "
+                                                       "its score reaches this, -1 to 1 (default: the method's "
                                                        "calibrated decision).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="With --output: skip documents already finished.")] = False,
@@ -80,8 +80,9 @@ def extract_command(
     set_threads()
     if entities not in ENTITIES:
         raise UsageError(f"--entities must be {', '.join(ENTITIES)}, not {entities!r}")
-    if min_score is not None and not (math.isfinite(min_score) and 0 <= min_score <= 1):
-        raise UsageError(f"--min-score must be a number from 0 to 1, not {min_score}")
+    if min_score is not None and not (math.isfinite(min_score) and -1 <= min_score <= 1):
+        # probabilities, or cosine similarities for prototype: nothing outside [-1, 1] is ever reached
+        raise UsageError(f"--min-score must be a number from -1 to 1, not {min_score}")
     sources = expand_paths(inputs or [], glob=glob, files_from=files_from)
     pipeline.check_sources(sources, files_from)
     schema, sidecar = load_schema_and_sidecar(schema_path, log)

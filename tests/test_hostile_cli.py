@@ -1,0 +1,76 @@
+"""Hostile input through the real `fsre` process: one bad document never costs the others,
+and bad options are refused up front instead of ending in empty output or a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_cli import DOC, SCHEMA, fsre
+
+
+def _doc(i: int) -> dict:
+    return {**DOC, "id": f"d{i}"}
+
+
+@pytest.fixture(scope="module")
+def schema_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hostile") / "s.yaml"
+    path.write_text(SCHEMA)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad_entity, reason", [
+    ({"start": 52, "end": 5000, "type": "PLACE"}, "ends after the text"),
+    ({"start": -3, "end": 4, "type": "PLACE"}, "starts before the text"),
+    ({"start": 40, "end": 30, "type": "PLACE"}, "ends before it starts"),
+    ({"start": 35, "end": 36, "type": "PLACE"}, "covers only whitespace"),
+    ({"start": 52, "end": 58, "type": "WEAPON"}, "WEAPON"),
+])
+def test_one_bad_entity_skips_only_its_document(schema_file: Path, tmp_path: Path, bad_entity: dict,
+                                                reason: str) -> None:
+    docs = [_doc(i) for i in range(200)]
+    docs[150] = {**docs[150], "entities": [*DOC["entities"], bad_entity]}
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    args = ["extract", str(path), "--schema", str(schema_file), "--method", "prototype", "--min-score", "-1"]
+    out = fsre(*args)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and '"d150"' in out.stderr and reason in out.stderr
+    written = {json.loads(line)["doc"] for line in out.stdout.splitlines()}
+    assert written == {f"d{i}" for i in range(200) if i != 150}
+    assert fsre(*args, "--keep-going").returncode == 0
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--min-score", "2", "--min-score must be a number from -1 to 1"),
+    ("--min-score", "nan", "--min-score must be a number from -1 to 1"),
+    ("--batch-size", "0", "--batch-size must be at least 1"),
+    ("--batch-size", "-3", "--batch-size must be at least 1"),
+])
+def test_options_that_would_silently_write_nothing_are_refused(schema_file: Path, tmp_path: Path, option: str,
+                                                              value: str, message: str) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(DOC) + "\n")
+    out = fsre("extract", str(path), "--schema", str(schema_file), "--method", "prototype", option, value)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_bad_thread_count_is_a_usage_error(schema_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(DOC) + "\n")
+    out = fsre("extract", str(path), "--schema", str(schema_file), env={"FSRE_THREADS": "abc"})
+    assert out.returncode == 2 and "FSRE_THREADS must be a whole number" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_schema_show_prints_markup_in_names_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCHEMA.replace("name: cli-test", "name: 'odd[/bold] [red]name'")
+                    .replace("the person was born in the place", "born [/] in"))
+    out = fsre("schema", "show", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "odd[/bold] [red]name" in out.stdout and "born [/] in" in out.stdout
