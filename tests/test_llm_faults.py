@@ -121,6 +121,21 @@ def test_a_well_formed_fake_endpoint_still_works() -> None:
             assert client.model == "fake" and client.chat(HELLO).text == "hello there"
 
 
+@pytest.mark.timeout(20)
+def test_top_logprobs_are_read_from_the_raw_answer() -> None:
+    answer = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "A"}, "logprobs": {
+        "content": [{"token": "A", "logprob": -0.1, "top_logprobs": [{"token": "A", "logprob": -0.1},
+                                                                     {"token": "B", "logprob": -2.5}]}]}}]}).encode()
+
+    def respond(method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+        return 200, "application/json", answer
+
+    with http_server(respond) as (url, _):
+        with LLMClient(LLMConfig(base_url=url, model="m", cache_path=None)) as client:
+            result = client.chat(HELLO, max_tokens=1, top_logprobs=2)
+    assert result.text == "A" and result.top_logprobs == [{"A": -0.1, "B": -2.5}]
+
+
 @pytest.mark.timeout(30)
 def test_synth_against_html_prints_one_line_and_exits_3(tmp_path: Path) -> None:
     schema = tmp_path / "s.yaml"
