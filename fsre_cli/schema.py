@@ -3,6 +3,11 @@
 A schema is YAML (see README "Schema format"). Loading it either returns a
 `Schema` whose examples are resolved to character spans, or raises
 `SchemaError` listing *every* problem as ``FILE:LINE: PATH: reason``.
+
+The loader is bounded against hostile files: at most `MAX_SCHEMA_BYTES`, nesting
+at most `MAX_DEPTH` deep, and aliases expanding to at most `MAX_ALIAS_NODES`
+nodes in all (a "billion laughs" file of a few hundred bytes would otherwise
+expand to gigabytes), checked on YAML's event stream before anything is built.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fsre_cli.errors import SchemaError
 
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+MAX_SCHEMA_BYTES = 5 * 1024 * 1024  # the shipped schemas are a few kB
+MAX_DEPTH = 64  # a schema nests about 6 deep; deeper input only risks RecursionError
+MAX_ALIAS_NODES = 10_000  # nodes that aliases add by repeating their anchor; normal schemas add few or none
 
 
 # --------------------------------------------------------------------------- raw (pydantic) form
@@ -252,7 +261,11 @@ def load_schema(path: str | Path) -> Schema:
     """Read, validate and resolve a schema file; raise SchemaError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:  # read at most one byte past the limit (a FIFO or /dev/zero never ends)
+            data = fh.read(MAX_SCHEMA_BYTES + 1)
+        if len(data) > MAX_SCHEMA_BYTES:
+            raise SchemaError([f"{path}: schema file is larger than {MAX_SCHEMA_BYTES // (1024 * 1024)} MB"])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise SchemaError([f"{path}: no such schema file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -260,11 +273,67 @@ def load_schema(path: str | Path) -> Schema:
     return parse_schema(text, filename=str(path), path=path)
 
 
+def check_yaml_bounds(text: str, filename: str = "<schema>") -> None:
+    """Raise SchemaError when YAML text nests deeper than MAX_DEPTH or its aliases expand to
+    more than MAX_ALIAS_NODES nodes (or refer to their own anchor).
+
+    Runs on the event stream, which PyYAML produces without recursion and without
+    expanding aliases, so a hostile file is refused in time and memory linear in its size.
+    """
+    sizes: dict[str, int] = {}  # anchor -> nodes in its (expanded) subtree; absent while still open
+    open_anchors: set[str] = set()
+    frames: list[list[Any]] = []  # per open collection: [anchor, nodes so far]
+    added = 0  # nodes that aliases add
+
+    def fail(event: yaml.Event, reason: str) -> None:
+        raise SchemaError([f"{filename}:{event.start_mark.line + 1}: {reason}"])
+
+    def close(anchor: str | None, size: int) -> None:
+        if anchor is not None:
+            sizes[anchor] = size
+            open_anchors.discard(anchor)
+        if frames:
+            frames[-1][1] += size
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(frames) >= MAX_DEPTH:
+                fail(event, f"nested more than {MAX_DEPTH} levels deep")
+            if event.anchor is not None:
+                open_anchors.add(event.anchor)
+                sizes.pop(event.anchor, None)
+            frames.append([event.anchor, 1])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = frames.pop()
+            close(anchor, size)
+        elif isinstance(event, yaml.ScalarEvent):
+            close(event.anchor, 1)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in open_anchors:
+                fail(event, f"alias *{event.anchor} refers to its own anchor (a recursive structure)")
+            size = sizes.get(event.anchor)
+            if size is None:  # the composer reports it as "found undefined alias"
+                continue
+            added += size
+            if added > MAX_ALIAS_NODES:
+                fail(event, f"aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?); "
+                            "write the repeated parts out")
+            if frames:
+                frames[-1][1] += size
+
+
 def parse_schema(text: str, filename: str = "<schema>", path: Path | None = None) -> Schema:
     problems: list[str] = []
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise SchemaError([f"{filename}: schema is larger than {MAX_SCHEMA_BYTES // (1024 * 1024)} MB"])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        check_yaml_bounds(text, filename)
+        loader = yaml.SafeLoader(text)
+        try:  # compose once and build the data from that node tree (not a second parse)
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename

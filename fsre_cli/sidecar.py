@@ -15,6 +15,9 @@ examples + synthetic examples + explanations; fine-tuning: examples + synthetic)
 from __future__ import annotations
 
 import json
+import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +108,40 @@ def read_sidecar(path: Path, schema: Schema | None = None) -> Sidecar:
 
 
 def write_sidecar(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write atomically so an interrupted run never leaves a half-written sidecar."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    """Write atomically: a temporary file in the same folder, flushed to disk, then renamed over
+    `path`, so an interrupted or concurrent run never leaves a half-written sidecar. The file
+    keeps the permissions of the one it replaces."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def count_records(path: Path) -> int:
+    """Non-blank lines of a sidecar (0 when there is none): what replacing it would throw away.
+    Counted without validating, so that even a sidecar this version cannot read is protected."""
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except FileNotFoundError:
+        return 0
+
+
+def beside_path(path: Path) -> Path:
+    """Where a run that would shrink `path` writes instead: `NAME.synth.new.jsonl` beside `NAME.synth.jsonl`."""
+    return path.with_suffix(".new" + (path.suffix or ".jsonl"))

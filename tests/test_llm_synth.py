@@ -292,3 +292,74 @@ def test_synth_cli_error_is_a_message_and_an_exit_code(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     bad = CliRunner().invoke(app, ["synth", str(tmp_path / "missing.yaml")], env=env)
     assert bad.exit_code == 2 and "no such schema file" in bad.stderr
+
+
+# --------------------------------------------------------------------------- never shrink a reviewed sidecar
+def _sidecar_with(tmp_path: Path, n_examples: int) -> tuple[Schema, Path, bytes]:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SCHEMA, encoding="utf-8")
+    schema = load_schema(path)
+    client = CannedClient([[gen(f"Firm {c} was founded by Tom {c}.", f"Firm {c}", f"Tom {c}")
+                            for c in "ABCDEFGH"[:n_examples]]])
+    S.run_synth(schema, client, per_relation=n_examples, max_rounds=1, explanations=False)  # type: ignore[arg-type]
+    side = path.with_name("tiny.synth.jsonl")
+    assert len(side.read_text().splitlines()) == n_examples
+    return schema, side, side.read_bytes()
+
+
+def test_unusable_answers_leave_the_sidecar_untouched_and_fail(tmp_path: Path) -> None:
+    schema, side, before = _sidecar_with(tmp_path, 2)
+    junk = CannedClient([[{"text": "no"}], [gen("hi", "x", "y")], [], []])
+    for kwargs in ({}, {"append": True}, {"replace": True}):
+        with pytest.raises(S.FsreError) as err:
+            S.run_synth(schema, junk, per_relation=1, max_rounds=1, explanations=False, **kwargs)  # type: ignore[arg-type]
+        assert "nothing usable came back from the LLM" in str(err.value) and "left unchanged" in str(err.value)
+        assert err.value.exit_code == 1 and "\n" not in str(err.value)
+        assert side.read_bytes() == before
+    assert not S.beside_path(side).exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_smaller_run_goes_beside_the_sidecar_unless_replace(tmp_path: Path) -> None:
+    schema, side, before = _sidecar_with(tmp_path, 3)
+    one = [gen("Quill Media was founded by Eva Lund.", "Quill Media", "Eva Lund")]
+    report = S.run_synth(schema, CannedClient([one]), per_relation=1, max_rounds=1,  # type: ignore[arg-type]
+                         explanations=False)
+    assert side.read_bytes() == before
+    new = tmp_path / "tiny.synth.new.jsonl"
+    assert report.output == new and report.kept_existing == side
+    assert [json.loads(line)["text"] for line in new.read_text().splitlines()] == ["Quill Media was founded by Eva Lund."]
+    # asked for: --replace overwrites, keeping the file's permissions
+    side.chmod(0o640)
+    report = S.run_synth(schema, CannedClient([one]), per_relation=1, max_rounds=1,  # type: ignore[arg-type]
+                         explanations=False, replace=True)
+    assert report.output == side and report.kept_existing is None
+    assert len(side.read_text().splitlines()) == 1 and (side.stat().st_mode & 0o777) == 0o640
+
+
+@pytest.mark.timeout(60)
+def test_fsre_synth_with_unusable_answers_exits_1_and_keeps_the_sidecar(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from fake_llm_server import http_server, openai_like
+
+    schema_path = tmp_path / "tiny.yaml"
+    schema_path.write_text(SCHEMA, encoding="utf-8")
+    side = tmp_path / "tiny.synth.jsonl"
+    reviewed = json.dumps({"kind": "example", "relation": "founded_by", "text": "Helix Labs was founded by Omar Haddad.",
+                           "head": {"text": "Helix Labs", "start": 0, "end": 10, "type": "ORG"},
+                           "tail": {"text": "Omar Haddad", "start": 26, "end": 37, "type": "PERSON"},
+                           "model": "m", "prompt_hash": "h"}) + "\n"
+    side.write_text(reviewed, encoding="utf-8")
+    with http_server(openai_like("I am sorry, I cannot help with that.")) as (url, _):
+        out = subprocess.run(
+            [sys.executable, "-m", "fsre_cli", "synth", str(schema_path), "--per-relation", "1"],
+            capture_output=True, text=True, timeout=50,
+            env={**os.environ, "OPENAI_BASE_URL": url, "FSRE_CACHE_DIR": str(tmp_path / "cache"), "NO_COLOR": "1",
+                 "COLUMNS": "300"},
+        )
+    assert out.returncode == 1, out.stderr
+    assert "nothing usable came back from the LLM" in out.stderr and "Traceback" not in out.stderr
+    assert side.read_text(encoding="utf-8") == reviewed

@@ -120,3 +120,77 @@ def test_content_hash_tracks_examples_and_sidecar_path() -> None:
 def test_default_template_reads_the_relation_name() -> None:
     schema = parse_schema(BASE.replace('    template: "{head} was founded by {tail}"\n', ""))
     assert schema.relations["founded_by"].statement("Microsoft", "Bill Gates") == "Microsoft founded by Bill Gates"
+
+
+# --------------------------------------------------------------------------- hostile files
+def billion_laughs(levels: int = 9) -> str:
+    """The classic alias bomb: each level repeats the one below nine times (9**9 strings in ~800 bytes)."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def check_in_subprocess(path: Path) -> "subprocess.CompletedProcess[str]":
+    """`fsre schema check` in a child limited to 1 GB of address space and 20 s: a hang or a
+    memory explosion fails the test instead of the machine."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "fsre_cli", "schema", "check", str(path)],
+        capture_output=True, text=True, timeout=20, preexec_fn=limit,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+    )
+
+
+@pytest.mark.timeout(30)
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    bomb = billion_laughs()
+    assert len(bomb) < 1000
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb)
+    result = check_in_subprocess(path)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:" in result.stderr and "aliases expand to more than" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(30)
+def test_deep_nesting_is_refused_without_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    result = check_in_subprocess(path)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:1: nested more than 64 levels deep" in result.stderr
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    # block style too
+    block = "".join("  " * i + f"k{i}:\n" for i in range(100)) + "  " * 100 + "v\n"
+    with pytest.raises(SchemaError, match=r"t.yaml:\d+: nested more than 64 levels deep"):
+        parse_schema(block, filename="t.yaml")
+
+
+def test_recursive_alias_is_refused() -> None:
+    with pytest.raises(SchemaError, match=r"t.yaml:1: alias \*a refers to its own anchor"):
+        parse_schema("name: &a [1, *a]\n", filename="t.yaml")
+
+
+def test_a_few_aliases_still_work() -> None:
+    text = BASE.replace("  PERSON: [PERSON]", "  PERSON: &people [PERSON]").replace(
+        "    tail: PERSON\n", "    tail: *people\n")
+    assert parse_schema(text).relations["founded_by"].tail_types == ("PERSON",)
+
+
+def test_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    with path.open("w") as fh:
+        fh.write("name: t\ndescription: '")
+        fh.write("x" * (6 * 1024 * 1024))
+        fh.write("'\n")
+    with pytest.raises(SchemaError, match=r"big.yaml: schema file is larger than 5 MB"):
+        load_schema(path)

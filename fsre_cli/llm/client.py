@@ -6,7 +6,16 @@ one client covers them. This layer adds what the pipeline needs on top:
 - a disk cache (`LLMCache`) keyed by model, messages and parameters, consulted
   before any request, so re-runs are free and a killed run resumes;
 - its own retries with exponential backoff on 429, 5xx and connection errors
-  (the `openai` package's retries are turned off so that there is one policy);
+  (the `openai` package's retries are turned off so that there is one policy),
+  bounded in time: a connect timeout (FSRE_LLM_CONNECT_TIMEOUT, 10 s), a read
+  timeout per request (FSRE_LLM_TIMEOUT, 120 s) and a deadline for one request
+  and all its retries (FSRE_LLM_DEADLINE, 300 s), so a server that accepts
+  connections and never answers fails in minutes, not an hour;
+- answers read defensively: anything that is not a chat completion (an HTML
+  page with status 200, JSON of another shape) is an `LLMBadAnswerError` that
+  names the endpoint and quotes what came back;
+- OPENAI_BASE_URL checked when the config is built: a malformed URL is a
+  UsageError at once, not five retries;
 - JSON output that works across servers: `response_format` type `json_schema`
   where supported, else llama.cpp's `json_object` + `schema`, else plain
   `json_object`, else nothing; the first that works is remembered per client,
@@ -29,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import openai
+from urllib.parse import urlsplit
 
 from fsre_cli.errors import FsreError, LLMUnavailableError, UsageError
 from fsre_cli.paths import cache_root
@@ -51,6 +61,11 @@ class LLMRequestError(FsreError):
     """The endpoint refused a request for a reason retrying will not fix (e.g. prompt too long)."""
 
 
+class LLMBadAnswerError(LLMUnavailableError):
+    """The endpoint answered with something that is not the OpenAI protocol (e.g. an HTML page):
+    most often OPENAI_BASE_URL points at a web server rather than an OpenAI-compatible API."""
+
+
 class _FormatRejected(Exception):
     """Internal: the server does not accept this `response_format`; try the next one."""
 
@@ -62,7 +77,9 @@ class LLMConfig:
     base_url: str | None = None
     api_key: str | None = None
     model: str | None = None  # None: the endpoint's only/first model
-    timeout: float = 300.0  # seconds per request; a local server queues requests, so be generous
+    timeout: float = 120.0  # read timeout per request in seconds; a local server queues requests, so be generous
+    connect_timeout: float = 10.0  # seconds to open a connection
+    deadline: float = 300.0  # seconds for one request and all its retries together
     max_retries: int = 4
     concurrency: int = 4
     cache_path: Path | None = None  # None: no cache at all
@@ -72,7 +89,9 @@ class LLMConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "LLMConfig":
         """Read OPENAI_BASE_URL, OPENAI_API_KEY, FSRE_LLM_MODEL, FSRE_LLM_CONCURRENCY, FSRE_CACHE_DIR
-        (and FSRE_LLM_MAX_RETRIES, FSRE_LLM_TIMEOUT).
+        (and FSRE_LLM_MAX_RETRIES, FSRE_LLM_TIMEOUT, FSRE_LLM_CONNECT_TIMEOUT, FSRE_LLM_DEADLINE).
+
+        A malformed OPENAI_BASE_URL is a UsageError here, before any request.
 
         Overrides whose value is None are ignored, so CLI options can be passed
         straight through (`--llm-model` unset keeps the environment's model).
@@ -88,6 +107,8 @@ class LLMConfig:
             ("FSRE_LLM_CONCURRENCY", "concurrency", int),
             ("FSRE_LLM_MAX_RETRIES", "max_retries", int),
             ("FSRE_LLM_TIMEOUT", "timeout", float),
+            ("FSRE_LLM_CONNECT_TIMEOUT", "connect_timeout", float),
+            ("FSRE_LLM_DEADLINE", "deadline", float),
         ):
             if env.get(var):
                 try:
@@ -106,9 +127,44 @@ class LLMConfig:
                 setattr(config, name, value)
         if config.concurrency < 1:
             raise UsageError("the LLM concurrency must be at least 1")
-        if config.max_retries < 0 or config.timeout <= 0:
-            raise UsageError("FSRE_LLM_MAX_RETRIES must be >= 0 and FSRE_LLM_TIMEOUT > 0")
+        if config.max_retries < 0:
+            raise UsageError("FSRE_LLM_MAX_RETRIES must be >= 0")
+        for var, value in (("FSRE_LLM_TIMEOUT", config.timeout), ("FSRE_LLM_CONNECT_TIMEOUT", config.connect_timeout),
+                           ("FSRE_LLM_DEADLINE", config.deadline)):
+            if not value > 0:  # also refuses NaN
+                raise UsageError(f"{var} must be a number of seconds > 0, not {value!r}")
+        if config.base_url is not None:
+            source = "OPENAI_BASE_URL" if overrides.get("base_url") is None else "the LLM base URL"
+            config.base_url = validate_base_url(config.base_url, source)
         return config
+
+
+def validate_base_url(url: str, source: str = "OPENAI_BASE_URL") -> str:
+    """The URL, stripped, if it can be an HTTP(S) endpoint; else a UsageError naming `source`.
+
+    A typo such as `htp:/x` or `localhost:8080` (no scheme) would otherwise be
+    retried with backoff as if the server were down.
+    """
+    value = url.strip()
+    hint = ""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise UsageError(f"{source}={url!r} is not a valid URL ({exc}); e.g. http://127.0.0.1:8080/v1") from None
+    if parts.scheme not in ("http", "https"):
+        if parts.scheme and not parts.netloc and parts.path[:1].isdigit():  # "localhost:8080/v1"
+            hint = f" (did you mean http://{value}?)"
+        problem = f"needs an http:// or https:// scheme{hint}"
+    elif not parts.hostname:
+        problem = "has no host"
+    elif any(c.isspace() for c in value):
+        problem = "contains white space"
+    elif port == 0:
+        problem = "has port 0"
+    else:
+        return value
+    raise UsageError(f"{source}={url!r} {problem}; e.g. http://127.0.0.1:8080/v1")
 
 
 @dataclass
@@ -142,6 +198,8 @@ class LLMClient:
 
     def __init__(self, config: LLMConfig, *, http_client: Any = None, sleep: Callable[[float], None] = time.sleep):
         """`http_client` (an `openai.DefaultHttpxClient`) lets tests observe the HTTP traffic."""
+        if config.base_url is not None:
+            config.base_url = validate_base_url(config.base_url, "the LLM base URL")
         self.config = config
         self.stats = ClientStats()
         self._http_client = http_client
@@ -171,7 +229,7 @@ class LLMClient:
                 self._openai = openai.OpenAI(
                     base_url=self.base_url,
                     api_key=self.config.api_key or DUMMY_API_KEY,
-                    timeout=self.config.timeout,
+                    timeout=self._timeout(self.config.timeout),
                     max_retries=0,  # our own policy in _with_retries
                     http_client=self._http_client,
                 )
@@ -192,8 +250,12 @@ class LLMClient:
     def list_models(self) -> list[str]:
         """The model ids the endpoint serves (one request per client)."""
         if self._served_models is None:
-            page = self._with_retries(lambda: self._client().models.list())
-            self._served_models = [m.id for m in page]
+            raw = self._with_retries(lambda timeout: self._client().models.with_raw_response.list(timeout=timeout))
+            data = self._json_answer(raw, "GET /models")
+            items = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(items, list) or not all(isinstance(m, dict) and isinstance(m.get("id"), str) for m in items):
+                raise self._bad_answer(raw, "GET /models", "not a model list")
+            self._served_models = [m["id"] for m in items]
         return list(self._served_models)
 
     def _check_model(self) -> None:
@@ -202,7 +264,7 @@ class LLMClient:
             return
         try:
             models = self.list_models()
-        except LLMRequestError:
+        except (LLMRequestError, LLMBadAnswerError):
             models = []  # the endpoint has no usable /models; let the chat request decide
         if models and self.model not in models:
             raise LLMUnavailableError(self._unknown_model_message(models))
@@ -318,20 +380,23 @@ class LLMClient:
                 self._count(cache_hits=1)
                 return ChatResult(hit["text"], hit["top_logprobs"], cached=True)
         self._check_model()
-        response = self._with_retries(
-            lambda: self._client().chat.completions.create(model=model, messages=messages, **params),
+        raw = self._with_retries(
+            lambda timeout: self._client().chat.completions.with_raw_response.create(
+                model=model, messages=messages, timeout=timeout, **params
+            ),
             probe=probe, counts_as_request=True,
         )
-        if not response.choices:
+        what = "POST /chat/completions"
+        data = self._json_answer(raw, what)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list):
+            raise self._bad_answer(raw, what, "not a chat completion")
+        if not choices:
             raise LLMOutputError(f"the LLM endpoint at {self.base_url} returned no choices")
-        choice = response.choices[0]
-        text = choice.message.content or ""
-        logprobs: list[dict[str, float]] | None = None
-        if "top_logprobs" in params and choice.logprobs is not None and choice.logprobs.content is not None:
-            logprobs = [
-                {alt.token: float(alt.logprob) for alt in (tok.top_logprobs or [])} or {tok.token: float(tok.logprob)}
-                for tok in choice.logprobs.content
-            ]
+        try:
+            text, logprobs = _read_choice(choices[0], "top_logprobs" in params)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            raise self._bad_answer(raw, what, "not a chat completion") from None
         answer = {"text": text, "top_logprobs": logprobs}
         if self.cache is not None:
             self.cache.put(key, model, {"messages": messages, "params": params}, answer)
@@ -342,15 +407,50 @@ class LLMClient:
             for k, v in kw.items():
                 setattr(self.stats, k, getattr(self.stats, k) + v)
 
-    def _with_retries(self, call: Callable[[], Any], *, probe: bool = False, counts_as_request: bool = False) -> Any:
-        """Run `call`, retrying 429/5xx/connection failures with backoff; map errors to FsreErrors."""
+    def _timeout(self, read: float) -> openai.Timeout:
+        return openai.Timeout(read, connect=min(self.config.connect_timeout, read))
+
+    def _json_answer(self, raw: Any, what: str) -> Any:
+        """The JSON body of a raw 2xx response; LLMBadAnswerError when it is not JSON."""
+        try:
+            return json.loads(raw.http_response.content)
+        except ValueError:  # includes UnicodeDecodeError
+            raise self._bad_answer(raw, what, "not JSON") from None
+
+    def _bad_answer(self, raw: Any, what: str, problem: str) -> LLMBadAnswerError:
+        response = raw.http_response
+        try:
+            body = response.text
+        except Exception:  # an undecodable body still gets a message
+            body = repr(response.content[:80])
+        preview = " ".join(body.split())
+        preview = preview[:80] + ("..." if len(preview) > 80 else "")
+        ctype = response.headers.get("content-type", "no content type")
+        return LLMBadAnswerError(
+            f"the LLM endpoint at {self.base_url} answered {what} with HTTP {response.status_code} ({ctype}) "
+            f"that is {problem}: {preview!r}. Check OPENAI_BASE_URL: it must be an OpenAI-compatible API "
+            "(it usually ends in /v1)."
+        )
+
+    def _with_retries(
+        self, call: Callable[[openai.Timeout], Any], *, probe: bool = False, counts_as_request: bool = False
+    ) -> Any:
+        """Run `call(timeout)`, retrying 429/5xx/connection failures with backoff; map errors to FsreErrors.
+
+        All attempts together stay within `config.deadline`: each gets the read
+        timeout or what is left of the deadline, whichever is less, and no retry
+        starts that could not finish in time.
+        """
         last: Exception | None = None
         attempts = self.config.max_retries + 1
+        started = time.monotonic()
+        attempt = 0
         for attempt in range(attempts):
             if counts_as_request:
                 self._count(requests=1)
+            left = self.config.deadline - (time.monotonic() - started)
             try:
-                return call()
+                return call(self._timeout(max(0.05, min(self.config.timeout, left))))
             except openai.APIConnectionError as exc:  # includes APITimeoutError
                 last = exc
             except openai.APIStatusError as exc:
@@ -361,10 +461,13 @@ class LLMClient:
                 else:
                     raise self._status_error(exc) from None
             if attempt + 1 < attempts:
+                delay = self._delay(attempt, last)
+                if time.monotonic() - started + delay >= self.config.deadline:
+                    break  # out of time: no point in a retry that cannot get its answer
                 self._count(retries=1)
-                self._sleep(self._delay(attempt, last))
+                self._sleep(delay)
         assert last is not None
-        raise self._exhausted(last, attempts) from None
+        raise self._exhausted(last, attempt + 1, time.monotonic() - started) from None
 
     def _delay(self, attempt: int, exc: Exception | None) -> float:
         if isinstance(exc, openai.APIStatusError):
@@ -376,12 +479,20 @@ class LLMClient:
                 pass
         return min(self.config.retry_backoff * 2**attempt, 8.0) * (0.75 + 0.5 * self._rng.random())
 
-    def _exhausted(self, exc: Exception, attempts: int) -> FsreError:
+    def _exhausted(self, exc: Exception, attempts: int, waited: float) -> FsreError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if isinstance(exc, openai.APITimeoutError):
+            cause = exc.__cause__ or exc.__context__
+            if type(cause).__name__ == "ConnectTimeout":
+                return LLMUnavailableError(
+                    f"the LLM endpoint at {self.base_url} did not accept a connection within "
+                    f"{self.config.connect_timeout:g} s ({tries}, {waited:.1f} s in all). "
+                    f"Check the address and the server; FSRE_LLM_CONNECT_TIMEOUT sets the wait. {START_ADVICE}"
+                )
             return LLMUnavailableError(
-                f"the LLM endpoint at {self.base_url} did not answer within {self.config.timeout:g} s ({tries}). "
-                "Raise the timeout, lower FSRE_LLM_CONCURRENCY, or check the server."
+                f"the LLM endpoint at {self.base_url} accepted the connection but did not answer within "
+                f"{min(self.config.timeout, self.config.deadline):g} s ({tries}, {waited:.1f} s in all). "
+                "Check the server, lower FSRE_LLM_CONCURRENCY, or raise FSRE_LLM_TIMEOUT / FSRE_LLM_DEADLINE."
             )
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
@@ -445,7 +556,30 @@ def _error_text(exc: openai.APIStatusError) -> str:
             return str(inner["message"])[:300]
         if isinstance(body.get("detail"), str):
             return body["detail"][:300]
+    try:
+        text = " ".join(exc.response.text.split())
+    except Exception:  # no readable body: the openai package's own summary
+        text = ""
+    if text:  # e.g. a proxy's HTML error page: what came back, shortened
+        return repr(text[:80] + ("..." if len(text) > 80 else ""))
     return (exc.message or "")[:300]
+
+
+def _read_choice(choice: Any, want_logprobs: bool) -> tuple[str, list[dict[str, float]] | None]:
+    """Text and per-token top log-probabilities of one raw choice; TypeError/KeyError if misshapen."""
+    message = choice["message"]
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise TypeError("message content is not text")
+    logprobs: list[dict[str, float]] | None = None
+    tokens = (choice.get("logprobs") or {}).get("content") if want_logprobs else None
+    if tokens is not None:
+        logprobs = [
+            {str(alt["token"]): float(alt["logprob"]) for alt in (tok.get("top_logprobs") or [])}
+            or {str(tok["token"]): float(tok["logprob"])}
+            for tok in tokens
+        ]
+    return content or "", logprobs
 
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)(?:```|$)", re.S)

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Sequence
 
 from fsre_cli.console import NULL_LOG, Log
-from fsre_cli.errors import UsageError
+from fsre_cli.errors import FsreError, UsageError
 from fsre_cli.llm.client import ChatRequest, LLMClient, LLMOutputError, parse_json
 from fsre_cli.llm.prompts import explain_messages, prompt_hash, synth_messages, synth_schema
 from fsre_cli.schema import Example, Relation, Schema, Span
-from fsre_cli.sidecar import Explanation, example_record, explanation_record, read_sidecar, write_sidecar
+from fsre_cli.sidecar import (
+    Explanation, beside_path, count_records, example_record, explanation_record, read_sidecar, write_sidecar,
+)
 
 # Drop reasons, as shown to the user.
 UNPARSEABLE = "answer had no JSON"
@@ -68,7 +70,8 @@ class SynthReport:
     calls: int = 0  # LLM calls, cached or not
     cached_calls: int = 0
     seconds: float = 0.0
-    output: Path | None = None
+    output: Path | None = None  # the file written
+    kept_existing: Path | None = None  # the sidecar left as it was because this run would have shrunk it
 
     @property
     def examples(self) -> list[Example]:
@@ -413,14 +416,24 @@ def run_synth(
     explanations: bool = True,
     output: Path | None = None,
     append: bool = False,
+    replace: bool = False,
     verify: Verifier | None = None,
     max_rounds: int = 3,
     log: Log = NULL_LOG,
 ) -> SynthReport:
     """Generate, filter and write the sidecar (`schema.sidecar_path` unless `output`).
 
-    Without `append` the sidecar is replaced; with it, new lines are added and
-    nothing already there is generated again.
+    A reviewed sidecar is never shrunk unless asked:
+
+    - nothing usable came back: FsreError (exit 1), nothing is written;
+    - `append`: the new records are added after the existing ones (nothing already
+      there is generated again);
+    - otherwise the new records replace the sidecar only when there are at least as
+      many as it holds, or with `replace`; else the sidecar is kept and the new
+      records go to `NAME.synth.new.jsonl` beside it (`report.output`, with
+      `report.kept_existing` set), for the user to compare.
+
+    Every write is atomic (see `write_sidecar`).
     """
     path = output or schema.sidecar_path
     if path is None:
@@ -437,6 +450,35 @@ def run_synth(
     )
     if explanations:
         report.merge(generate_explanations(schema, client, skip=explained, log=log))
-    write_sidecar(path, old_records + report.records)
+    if not report.records:
+        raise FsreError(_nothing_usable(report, path))
+    if append:
+        write_sidecar(path, old_records + report.records)
+        report.output = path
+        return report
+    held = count_records(path)
+    if len(report.records) < held and not replace:
+        new_path = beside_path(path)
+        write_sidecar(new_path, report.records)
+        report.output, report.kept_existing = new_path, path
+        log.warn(
+            f"{path} holds {held} record(s) and this run produced {len(report.records)}: kept it as it is and "
+            f"wrote the new ones to {new_path}; use --append to add them or --replace to overwrite"
+        )
+        return report
+    write_sidecar(path, report.records)
     report.output = path
     return report
+
+
+def _nothing_usable(report: SynthReport, path: Path) -> str:
+    """One line: how many answers there were, why each was unusable, and that the sidecar is untouched."""
+    reasons = report.drop_reasons() + report.explanations_dropped
+    why = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common(4)) or "no answers"
+    state = f"{path} was left unchanged" if path.exists() else f"{path} was not written"
+    cached = f", {report.cached_calls} from the cache (--no-cache asks again)" if report.cached_calls else ""
+    return (
+        f"nothing usable came back from the LLM ({report.calls} call(s){cached}; "
+        f"{sum(report.generated.values())} candidate example(s), all dropped: {why}); {state}. "
+        "Try a larger model (--llm-model or FSRE_LLM_MODEL)."
+    )
