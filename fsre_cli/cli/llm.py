@@ -84,6 +84,8 @@ def synth_command(
         Optional[Path], typer.Option("--output", "-o", help="sidecar to write (default: the schema path with .synth.jsonl)", dir_okay=False)
     ] = None,
     append: Annotated[bool, typer.Option("--append", help="add to an existing sidecar instead of replacing it")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="overwrite the sidecar even when this run keeps fewer "
+                                          "records than it holds (otherwise they go to NAME.synth.new.jsonl)")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="drop synthetic examples that the classifier trained on "
                                          "the real examples confidently labels with another relation")] = False,
 ) -> None:
@@ -98,7 +100,7 @@ def synth_command(
     """
     verifier = _classifier_verifier(schema) if verify else None
     synth_main(schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,
-               no_cache=no_cache, output=output, append=append, verify=verifier)
+               no_cache=no_cache, output=output, append=append, replace=replace, verify=verifier)
 
 
 def _classifier_verifier(schema_path: Path):
@@ -125,6 +127,7 @@ def synth_main(
     no_cache: bool = False,
     output: Path | None = None,
     append: bool = False,
+    replace: bool = False,
     verify: Callable[["Example"], bool] | None = None,
     log: Log | None = None,
 ) -> None:
@@ -140,7 +143,7 @@ def synth_main(
     with LLMClient(config) as client:
         report = run_synth(
             schema, client, per_relation=per_relation, explanations=explanations,
-            output=output, append=append, verify=verify, log=log,
+            output=output, append=append, replace=replace, verify=verify, log=log,
         )
     print_report(report, schema.relation_names, log)
 
