@@ -15,9 +15,11 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from fsre_cli.formats import FORMATS
 from fsre_cli.schema import Span
 
-CACHE_FORMAT = 1
+# in the key: an entry of another format is never read, it is simply rebuilt under a new key
+CACHE_FORMAT = FORMATS["mentions"].version
 
 
 def entry_path(

@@ -15,7 +15,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from fsre_cli.formats import FORMATS, is_current
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -42,7 +44,8 @@ class LLMCache:
     so that the cache does not depend on the client's types.
     """
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -54,7 +57,16 @@ class LLMCache:
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._check_format(warn)
             self._conn.execute(_SCHEMA)
+
+    def _check_format(self, warn: Callable[[str], None] | None) -> None:
+        """SQLite's user_version holds the format; answers of another format are dropped with a
+        notice (0 is a cache written before versioning, which is format 1)."""
+        found = int(self._conn.execute("PRAGMA user_version").fetchone()[0]) or FORMATS["llm-cache"].version
+        if not is_current("llm-cache", found, str(self.path), warn):
+            self._conn.execute("DROP TABLE IF EXISTS responses")
+        self._conn.execute(f"PRAGMA user_version = {FORMATS['llm-cache'].version}")
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:

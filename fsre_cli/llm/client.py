@@ -40,6 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 import openai
 from urllib.parse import urlsplit
 
+from fsre_cli.console import Log
 from fsre_cli.errors import FsreError, LLMUnavailableError, UsageError
 from fsre_cli.paths import cache_root
 from fsre_cli.llm.cache import LLMCache, cache_key
@@ -212,7 +213,7 @@ class LLMClient:
         self._model_checked = False
         self._served_models: list[str] | None = None
         self.json_mode: str | None = None  # the response_format style that works here, once known
-        self.cache: LLMCache | None = LLMCache(config.cache_path) if config.cache_path else None
+        self.cache: LLMCache | None = LLMCache(config.cache_path, warn=Log().warn) if config.cache_path else None
 
     # ------------------------------------------------------------------ endpoint
     @property

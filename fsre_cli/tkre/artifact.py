@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fsre_cli.errors import FsreError, UsageError
+from fsre_cli.formats import FORMATS
 from fsre_cli.paths import cache_root
 from fsre_cli.schema import Schema
 from fsre_cli.tkre.model import PairClassifier
 
-FORMAT = 1
+FORMAT = FORMATS["model"].version
 META_FILE = "fsre.json"
 WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "train_log.jsonl"
@@ -65,6 +66,15 @@ def cached_model_dir(key: str) -> Path:
 def relation_signature(schema: Schema) -> dict:
     """What a model's output layer depends on: each relation's name and argument types."""
     return {n: {"head": list(r.head_types), "tail": list(r.tail_types)} for n, r in schema.relations.items()}
+
+
+def stored_format(directory: Path) -> object:
+    """The format version a model folder says it was written in (None when it says nothing readable)."""
+    try:
+        meta = json.loads((Path(directory) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) else None
 
 
 def is_model_dir(directory: Path) -> bool:

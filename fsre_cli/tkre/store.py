@@ -9,7 +9,10 @@ from typing import Mapping, Sequence
 from fsre_cli.errors import UsageError
 from fsre_cli.schema import Schema, Span
 from fsre_cli.sidecar import Sidecar
-from fsre_cli.tkre.artifact import Artifact, cached_model_dir, check_compatible, load_artifact, save_artifact
+from fsre_cli.formats import is_current
+from fsre_cli.tkre.artifact import (
+    Artifact, cached_model_dir, check_compatible, load_artifact, save_artifact, stored_format,
+)
 from fsre_cli.tkre.config import TrainConfig, cache_key
 from fsre_cli.tkre.encoder import resolve_encoder
 
@@ -48,7 +51,9 @@ def ensure_model(
         return artifact, model_dir
     directory = cached_dir_for(schema, sidecar, config, device, mentions)
     if (directory / "fsre.json").exists() and not force:
-        return load_artifact(directory, device), str(directory)
+        if is_current("model", stored_format(directory), str(directory), log.warn if log else None):
+            return load_artifact(directory, device), str(directory)
+        force = True  # an older fsre's model: retrained (the notice said so), and replaced
     if not train_if_missing:
         raise UsageError(f"no trained model for schema {schema.name!r}; run: fsre train {schema.path or 'SCHEMA'}")
     result = train_with_progress(schema, sidecar, config.for_device(device), device=device, mentions=mentions,
