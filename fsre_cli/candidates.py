@@ -12,11 +12,6 @@ from fsre_cli.documents import Candidate, Mention, Sentence
 from fsre_cli.schema import Schema
 
 
-def overlaps(a: Mention, b: Mention) -> bool:
-    """Whether two mentions share at least one character."""
-    return a.start < b.end and b.start < a.end
-
-
 def candidate_pairs(sentence: Sentence, schema: Schema) -> list[Candidate]:
     """Every ordered pair of distinct, non-overlapping mentions whose (head, tail) types some relation allows.
 
@@ -27,7 +22,7 @@ def candidate_pairs(sentence: Sentence, schema: Schema) -> list[Candidate]:
     pairs: list[Candidate] = []
     for head in mentions:
         for tail in mentions:
-            if head is tail or overlaps(head, tail):
+            if head is tail or head.overlaps(tail):
                 continue
             relations = schema.relations_for(head.type, tail.type)
             if relations:

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsre_cli.spans import Span
 
-@dataclass(frozen=True)
-class EntitySpan:
-    """A user-given entity (JSONL input `entities`): offsets and a schema entity type."""
 
-    start: int
-    end: int
-    type: str
+# A user-given entity (JSONL `entities`) and a recognized mention are both a `Span` (fsre_cli.spans);
+# the two names say which role a span plays where it is used.
+EntitySpan = Span
+Mention = Span
 
 
 @dataclass
@@ -26,17 +25,6 @@ class Document:
     entities: list[EntitySpan] | None = None  # None: find entities with Stanza
     offset: int = 0  # where `text` starts in the whole document (large files arrive in chunks)
     final: bool = True  # no chunk of this document follows (False while a file or stream may go on)
-
-
-@dataclass(frozen=True)
-class Mention:
-    """An entity mention: `label` is the NER label, `type` the schema type it maps to."""
-
-    text: str
-    start: int
-    end: int
-    type: str
-    label: str = ""
 
 
 @dataclass
@@ -76,13 +64,9 @@ class Triple:
             "doc": self.doc,
             "sentence": self.sentence,
             "relation": self.relation,
-            "head": _mention_record(self.head),
-            "tail": _mention_record(self.tail),
+            "head": self.head.output_record(),
+            "tail": self.tail.output_record(),
             "score": round(float(self.score), 4),
             "method": self.method,
             "evidence": self.evidence,
         }
-
-
-def _mention_record(m: Mention) -> dict[str, Any]:
-    return {"text": m.text, "type": m.type, "start": m.start, "end": m.end}

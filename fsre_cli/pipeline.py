@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from fsre_cli.candidates import document_candidates
 from fsre_cli.console import NULL_LOG, Log
-from fsre_cli.documents import Candidate, Document, Mention, Sentence, Triple
+from fsre_cli.documents import Candidate, Document, Sentence, Triple
 from fsre_cli.errors import FsreError, UsageError
 from fsre_cli.schema import Schema
 from fsre_cli.scorers.base import PairScorer, Prediction
@@ -143,10 +143,6 @@ def decide(pred: Prediction, min_score: float | None) -> tuple[str, float] | Non
     return None
 
 
-def _shift(m: Mention, offset: int) -> Mention:
-    return m if offset == 0 else Mention(m.text, m.start + offset, m.end + offset, m.type, m.label)
-
-
 def extract_triples(
     sentences_by_document: Iterable[tuple[Document, list[Sentence]]],
     schema: Schema,
@@ -176,7 +172,7 @@ def extract_triples(
                 relation, score = decision
                 triples.append(Triple(
                     doc=doc.id, sentence=base + cand.sentence.index, relation=relation,
-                    head=_shift(cand.head, doc.offset), tail=_shift(cand.tail, doc.offset),
+                    head=cand.head.shifted(doc.offset), tail=cand.tail.shifted(doc.offset),
                     score=score, method=scorer.method, evidence=cand.sentence.text,
                 ))
             i += len(cands)

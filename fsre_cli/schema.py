@@ -23,6 +23,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fsre_cli.spans import Span
 from fsre_cli.errors import SchemaError
 
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
@@ -78,23 +79,6 @@ class SchemaSpec(BaseModel):
 
 
 # --------------------------------------------------------------------------- resolved form
-@dataclass(frozen=True)
-class Span:
-    """A typed span of an example's text."""
-
-    start: int
-    end: int
-    type: str
-    text: str
-
-    def to_record(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end, "type": self.type}
-
-    @classmethod
-    def from_record(cls, r: dict[str, Any]) -> "Span":
-        return cls(int(r["start"]), int(r["end"]), str(r["type"]), str(r["text"]))
-
-
 @dataclass(frozen=True)
 class Example:
     """One labelled sentence: real (from the schema) or synthetic (from the sidecar)."""
@@ -435,7 +419,7 @@ def _resolve(spec: SchemaSpec, report, warn) -> Schema:
             head = _resolve_mention(ex.text, ex.head, r.head, loc, "head", report)
             tail = _resolve_mention(ex.text, ex.tail, r.tail, loc, "tail", report)
             if head and tail:
-                if head.start < tail.end and tail.start < head.end:
+                if head.overlaps(tail):
                     report(loc, f"head {head.text!r} and tail {tail.text!r} overlap")
                     continue
                 key = (ex.text, head.text, tail.text)

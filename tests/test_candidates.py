@@ -11,7 +11,7 @@ from fsre_cli.entities import EntityRecognizer
 
 def mention(text: str, sentence: str, type_: str) -> Mention:
     start = sentence.index(text)
-    return Mention(text, start, start + len(text), type_, type_)
+    return Mention(start, start + len(text), type_, text, type_)
 
 
 def sentence_with(text: str, *mentions: tuple[str, str]) -> Sentence:
@@ -61,9 +61,9 @@ def test_both_directions_and_several_relations():
 def test_overlapping_mentions_are_not_paired(stanza_schema):
     text = "Bank of Paris hired Alice."
     s = Sentence("d", 0, 0, len(text), text, [
-        Mention("Bank of Paris", 0, 13, "ORG"),
-        Mention("Paris", 8, 13, "PLACE"),
-        Mention("Alice", 20, 25, "PERSON"),
+        Mention(0, 13, "ORG", "Bank of Paris"),
+        Mention(8, 13, "PLACE", "Paris"),
+        Mention(20, 25, "PERSON", "Alice"),
     ])
     assert names(candidate_pairs(s, stanza_schema)) == [
         ("Alice", "Bank of Paris", ("works_for",)),

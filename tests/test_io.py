@@ -161,8 +161,8 @@ def test_a_file_ending_in_blank_text_still_ends_with_a_final_chunk(tmp_path: Pat
 
 
 def _triple(doc: str, start: int = 0) -> Triple:
-    head = Mention("Microsoft", start, start + 9, "ORG")
-    tail = Mention("Bill Gates", start + 25, start + 35, "PERSON")
+    head = Mention(start, start + 9, "ORG", "Microsoft")
+    tail = Mention(start + 25, start + 35, "PERSON", "Bill Gates")
     return Triple(doc, 0, "founded_by", head, tail, 0.9, "tkre", "Microsoft was founded by Bill Gates.")
 
 

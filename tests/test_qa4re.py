@@ -26,8 +26,8 @@ relations:
 
 def cand(text: str, head: str, head_type: str, tail: str, tail_type: str) -> Candidate:
     s = Sentence("d", 0, 10, 10 + len(text), text)  # the sentence starts at offset 10 of its document
-    h = Mention(head, 10 + text.index(head), 10 + text.index(head) + len(head), head_type)
-    t = Mention(tail, 10 + text.index(tail), 10 + text.index(tail) + len(tail), tail_type)
+    h = Mention(10 + text.index(head), 10 + text.index(head) + len(head), head_type, head)
+    t = Mention(10 + text.index(tail), 10 + text.index(tail) + len(tail), tail_type, tail)
     return Candidate(s, h, t, SCHEMA.relations_for(head_type, tail_type))
 
 

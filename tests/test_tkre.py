@@ -60,8 +60,8 @@ def tokenizer():
 
 def _candidate(text: str, head: str, head_type: str, tail: str, tail_type: str, schema) -> Candidate:
     sentence = Sentence("d", 0, 0, len(text), text)
-    h = Mention(head, text.index(head), text.index(head) + len(head), head_type)
-    t = Mention(tail, text.index(tail), text.index(tail) + len(tail), tail_type)
+    h = Mention(text.index(head), text.index(head) + len(head), head_type, head)
+    t = Mention(text.index(tail), text.index(tail) + len(tail), tail_type, tail)
     return Candidate(sentence, h, t, schema.relations_for(head_type, tail_type))
 
 

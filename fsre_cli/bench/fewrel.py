@@ -42,8 +42,8 @@ def instance_pair(inst: Instance) -> PairSpec:
 def instance_candidate(inst: Instance, relations: Sequence[str], doc_id: str = "fewrel") -> Candidate:
     """A FewRel instance as a pipeline candidate (one sentence, gold head and tail)."""
     sentence = Sentence(doc_id, 0, 0, len(inst.text), inst.text)
-    head = Mention(inst.head.text, inst.head.start, inst.head.end, inst.head.type, inst.head.type)
-    tail = Mention(inst.tail.text, inst.tail.start, inst.tail.end, inst.tail.type, inst.tail.type)
+    head = Mention(inst.head.start, inst.head.end, inst.head.type, inst.head.text, inst.head.type)
+    tail = Mention(inst.tail.start, inst.tail.end, inst.tail.type, inst.tail.text, inst.tail.type)
     sentence.mentions = [head, tail]
     return Candidate(sentence, head, tail, tuple(relations))
 

@@ -61,7 +61,7 @@ LLM_VARIANTS = {"qa4re", "cascade", "ablation:+synthetic", "ablation:full"}
 # --------------------------------------------------------------------------- test sets
 def to_sentence(s: LabeledSentence, type_map: Mapping[str, str] | None = None) -> Sentence:
     """A labelled sentence as a pipeline `Sentence` whose mentions are its gold mentions."""
-    mentions = [Mention(m.text, m.start, m.end, (type_map or {}).get(m.type, m.type), m.type) for m in s.mentions]
+    mentions = [Mention(m.start, m.end, (type_map or {}).get(m.type, m.type), m.text, m.type) for m in s.mentions]
     return Sentence(s.id, 0, 0, len(s.text), s.text, mentions)
 
 
@@ -109,13 +109,10 @@ def prediction_records(candidates: Sequence[Candidate], predictions, *, best: bo
     """Predicted triples (NOTA decisions dropped) in the output record shape. With `best`, every
     pair's best relation and its score instead, kept or not (for `best_threshold_f1`)."""
 
-    def mention(m: Mention) -> dict[str, Any]:
-        return {"text": m.text, "type": m.type, "start": m.start, "end": m.end}
-
     chosen = ((p.best, p.best_score) if best else (p.relation, p.score) for p in predictions)
     return [
-        {"doc": c.sentence.doc_id, "sentence": 0, "relation": relation, "head": mention(c.head),
-         "tail": mention(c.tail), "score": score}
+        {"doc": c.sentence.doc_id, "sentence": 0, "relation": relation, "head": c.head.output_record(),
+         "tail": c.tail.output_record(), "score": score}
         for c, (relation, score) in zip(candidates, chosen) if relation is not None
     ]
 

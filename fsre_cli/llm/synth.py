@@ -20,6 +20,7 @@ from fsre_cli.console import NULL_LOG, Log
 from fsre_cli.errors import FsreError, UsageError
 from fsre_cli.llm.client import ChatRequest, LLMClient, LLMOutputError, parse_json
 from fsre_cli.llm.prompts import explain_messages, prompt_hash, synth_messages, synth_schema
+from fsre_cli.spans import overlaps
 from fsre_cli.schema import Example, Relation, Schema, Span
 from fsre_cli.sidecar import (
     Explanation, beside_path, count_records, example_record, explanation_record, read_sidecar, write_sidecar,
@@ -127,10 +128,6 @@ def occurrences(text: str, mention: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 
-def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
-
-
 def place_mentions(text: str, head: str, tail: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None, str | None]:
     """Offsets of head and tail: the first occurrence of each, moving on only to avoid an overlap.
     Returns (head, tail, None) or (.., .., drop reason)."""
@@ -141,7 +138,7 @@ def place_mentions(text: str, head: str, tail: str) -> tuple[tuple[int, int] | N
         return None, None, TAIL_MISSING
     for h in heads:
         for t in tails:
-            if not _overlaps(h, t):
+            if not overlaps(*h, *t):
                 return h, t, None
     return None, None, OVERLAP
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from fsre_cli.documents import Candidate, Mention, Sentence
+from fsre_cli.documents import Candidate, Sentence
 from fsre_cli.scorers.base import Prediction, ScorerOptions, needs_examples
 from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.encoder import native_bf16
@@ -89,9 +89,7 @@ def example_verifier(scorer: TkreScorer):
 
     def verify(ex) -> bool:
         sentence = Sentence("synthetic", 0, 0, len(ex.text), ex.text)
-        head = Mention(ex.head.text, ex.head.start, ex.head.end, ex.head.type)
-        tail = Mention(ex.tail.text, ex.tail.start, ex.tail.end, ex.tail.type)
-        pred = scorer.predict([Candidate(sentence, head, tail, tuple(scorer.relations))])[0]
+        pred = scorer.predict([Candidate(sentence, ex.head, ex.tail, tuple(scorer.relations))])[0]
         return pred.relation is None or pred.relation == ex.relation
 
     return verify

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from fsre_cli.spans import overlaps
 from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.tkre.markers import PairSpec
 
@@ -57,10 +58,6 @@ def name_like_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
-
-
 def _coordinated(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
     lo, hi = (a, b) if a[0] < b[0] else (b, a)
     return bool(COORDINATION.match(text[lo[1] : hi[0]]))
@@ -74,7 +71,7 @@ def negatives_for(ex: Example, schema: Schema, labelled: set[tuple[int, int, int
     if (t + h) not in labelled and schema.relations_for(ex.tail.type, ex.head.type):
         out.append(Instance(PairSpec(text, *t, ex.tail.type, *h, ex.head.type), None, text, ex.source))
     for span in name_like_spans(text):
-        if _overlaps(span, h) or _overlaps(span, t):
+        if overlaps(*span, *h) or overlaps(*span, *t):
             continue
         for anchor, anchor_type, anchor_is_head in ((h, ex.head.type, True), (t, ex.tail.type, False)):
             if _coordinated(text, span, t if anchor_is_head else h):
@@ -124,7 +121,7 @@ def known_mention_negatives(ex: Example, schema: Schema, mentions: Sequence[Span
     out = []
     for a in mentions:
         for b in mentions:
-            if a is b or _overlaps((a.start, a.end), (b.start, b.end)):
+            if a is b or a.overlaps(b):
                 continue
             if (a.start, a.end, b.start, b.end) in labelled or not schema.relations_for(a.type, b.type):
                 continue
@@ -137,7 +134,7 @@ def with_labelled_spans(mentions: Sequence[Span], labelled: Sequence[Span]) -> l
     An NER mention such as "Apple Inc." around a labelled "Apple" would otherwise pair up as a
     NOTA copy of a positive pair."""
     own = list({(s.start, s.end): s for s in labelled}.values())
-    return own + [m for m in mentions if not any(_overlaps((m.start, m.end), (s.start, s.end)) for s in own)]
+    return own + [m for m in mentions if not any(m.overlaps(s) for s in own)]
 
 
 def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
@@ -205,7 +202,7 @@ def span_of(text: str, needle: str) -> tuple[int, int] | None:
 def explanation_pair(text: str, head: str, tail: str, head_type: str, tail_type: str) -> PairSpec | None:
     """Mark an explanation's head and tail mentions when both occur in it."""
     hs, ts = span_of(text, head), span_of(text, tail)
-    if hs is None or ts is None or _overlaps(hs, ts):
+    if hs is None or ts is None or overlaps(*hs, *ts):
         return None
     return PairSpec(text, *hs, head_type, *ts, tail_type)
 
