@@ -186,6 +186,8 @@ class TripleWriter:
             try:
                 self._stream.write(lines)  # type: ignore[union-attr]
                 self._stream.flush()  # type: ignore[union-attr]
+            except BrokenPipeError:  # `fsre extract ... | head`: the CLI ends quietly
+                raise
             except OSError as exc:
                 raise FsreError(f"cannot write to standard output: {_reason(exc)}") from None
         else:

@@ -350,3 +350,22 @@ def test_entity_problem_is_reusable() -> None:
     assert entity_problem("Ada works.", EntitySpan(0, 3, "P"), 0) is None
     assert entity_problem("Ada works.", (120, 95), 3) == "entity 3 [120, 95) ends before it starts"
     assert entity_problem("Ada works.", EntitySpan(3, 4, "P"), 1) == "entity 1 [3, 4) covers only whitespace"
+
+
+def test_the_cli_on_a_bad_line_and_a_full_disk_says_one_line_each(tmp_path: Path) -> None:
+    from test_cli import DOC, SCHEMA  # tests/ is on sys.path (no __init__.py)
+
+    (tmp_path / "s.yaml").write_text(SCHEMA)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(json.dumps(DOC).encode() + b'\n{"id": "bad", "text": "caf\xe9"}\n'
+                     + json.dumps({**DOC, "id": "d3"}).encode() + b"\n")
+    full = tmp_path / "full"
+    full.symlink_to("/dev/full")
+    env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "fsre_cli", "extract", str(docs), "--schema", str(tmp_path / "s.yaml"),
+                           "--method", "prototype", "--min-score", "-1", "-o", str(full)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"skipping {docs}:2: not UTF-8 (byte 0xe9" in proc.stderr
+    assert f"error: cannot write {full}: no space left on device" in proc.stderr
+    assert not (tmp_path / "full.progress").exists()
