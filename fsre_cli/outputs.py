@@ -1,8 +1,8 @@
 """Writing triples: JSONL on stdout or a file, whole documents at a time, flushed.
 
 A killed run leaves only whole lines. With `--output FILE --resume`, documents
-recorded as finished in `FILE.progress` (one JSON string per line, so an id may
-hold any character) are skipped, and lines of a document that was cut off mid-way
+recorded as finished in `FILE.progress` (one id a line; an id that holds a line
+break, starts with a quote or is not valid Unicode is written as a JSON string) are skipped, and lines of a document that was cut off mid-way
 (a large file arrives in chunks) are dropped first.
 
 A write that fails (disk full, I/O error) raises a one-line `FsreError` and puts
@@ -75,9 +75,9 @@ def check_output_path(path: Path, *, resume: bool = False) -> bool:
 
 
 def read_progress(path: Path) -> set[str]:
-    """The finished ids in a progress file. Each line is a JSON string; a line that is not
-    one is an id in the older plain format. A last line without its newline was cut by a
-    kill, so that document counts as unfinished."""
+    """The finished ids in a progress file, one a line: a line that is a JSON string is that
+    string (see `progress_line`), any other line is the id as it is. A last line without its
+    newline was cut by a kill, so that document counts as unfinished."""
     try:
         data = path.read_bytes().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
@@ -98,6 +98,19 @@ def read_progress(path: Path) -> set[str]:
                 continue
         done.add(line)
     return done
+
+
+def progress_line(doc_id: str) -> bytes:
+    """An id as one line of a progress file: as it is (the format older versions read and
+    write), or as a JSON string when it would not read back as itself (a line break splits
+    it in two, a leading quote looks like JSON, a lone surrogate cannot be written)."""
+    plain = not doc_id.startswith('"') and "\n" not in doc_id and "\r" not in doc_id
+    if plain:
+        try:
+            return (doc_id + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+    return (json.dumps(doc_id) + "\n").encode("ascii")
 
 
 class TripleWriter:
@@ -204,8 +217,7 @@ class TripleWriter:
         self.done.add(doc_id)
         self.finished += 1
         if self._progress_fd is not None:
-            line = (json.dumps(doc_id) + "\n").encode("ascii")  # escaped: a newline in an id stays one line
-            self._progress_size = self._write_whole(self._progress_fd, line, self._progress_size,
+            self._progress_size = self._write_whole(self._progress_fd, progress_line(doc_id), self._progress_size,
                                                     self._progress_path)  # type: ignore[arg-type]
 
     def close(self) -> None:

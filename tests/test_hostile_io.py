@@ -121,15 +121,17 @@ def test_latin1_on_real_stdin_has_no_traceback() -> None:
 def test_a_newline_in_an_id_is_one_entry_in_the_progress_file(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     writer = TripleWriter(out)
-    for doc_id in ("a\nb", "c"):
+    ids = ["a\nb", "c", '"quoted"', "cr\rlf"]
+    for doc_id in ids:
         writer.write([_triple(doc_id)])
         writer.finish_document(doc_id)
     writer.close()
-    assert len((tmp_path / "out.jsonl.progress").read_text().splitlines()) == 2
+    # an ordinary id stays as it is (the format older versions read); the others are JSON strings
+    assert (tmp_path / "out.jsonl.progress").read_text() == '"a\\nb"\nc\n"\\"quoted\\""\n"cr\\rlf"\n'
     resumed = TripleWriter(out, resume=True)
     resumed.close()
-    assert resumed.done == {"a\nb", "c"}  # not {"a", "b", "c"}: "a" and "b" were never processed
-    assert [json.loads(line)["doc"] for line in out.read_text().splitlines()] == ["a\nb", "c"]
+    assert resumed.done == set(ids)  # not {"a", "b", ...}: "a" and "b" were never processed
+    assert [json.loads(line)["doc"] for line in out.read_text().splitlines()] == ids
 
 
 def test_an_old_plain_progress_file_still_resumes(tmp_path: Path) -> None:
