@@ -18,6 +18,26 @@ EntitySpan = Span
 Mention = Span
 
 
+def entity_problem(text: str, span: EntitySpan | tuple[int, int], index: int) -> str | None:
+    """Why a given entity span cannot be used with `text`, or None; the checks that need no
+    schema. The reason reads "entity INDEX [START, END) ...", to follow "document ID: "."""
+    start, end = (span.start, span.end) if isinstance(span, EntitySpan) else span
+    where = f"entity {index} [{start}, {end})"
+    if type(start) is not int or type(end) is not int:
+        return f"{where}: start and end must be integers"
+    if start < 0:
+        return f"{where} starts before the text (offsets count from 0)"
+    if end < start:
+        return f"{where} ends before it starts"
+    if end == start:
+        return f"{where} is empty"
+    if end > len(text):
+        return f"{where} ends after the text (length {len(text)})"
+    if not text[start:end].strip():
+        return f"{where} covers only whitespace"
+    return None
+
+
 @dataclass
 class Document:
     id: str
