@@ -24,3 +24,19 @@ def cache_root(env: Mapping[str, str] | None = None) -> Path:
 def mention_cache_dir() -> Path:
     """Where `EntityRecognizer` keeps the example sentences' NER mentions (part of every model key)."""
     return cache_root() / "mentions"
+
+
+def check_cache_root() -> Path:
+    """The cache root, created if need be; a one-line UsageError when it cannot hold a cache (a
+    file, no permission), said before minutes of training whose model it could not keep."""
+    from fsre_cli.errors import UsageError
+
+    root = cache_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cache folder {root} cannot be created ({exc.strerror or exc}); "
+                         "set FSRE_CACHE_DIR to a writable folder") from None
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"cache folder {root} is not a writable folder; set FSRE_CACHE_DIR to one")
+    return root

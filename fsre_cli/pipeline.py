@@ -67,13 +67,22 @@ def check_sources(sources: Sequence[str], files_from: str | None = None) -> None
         raise UsageError("stdin (-) can be used only once")
 
 
-def preflight(sources: Sequence[str], recognizer, *, input_format: str = "auto") -> None:
-    """Fail now, before any model is trained or loaded, on what would fail later: a run over
-    plain text needs the NER model (JSONL may carry its own entities)."""
+def preflight(sources: Sequence[str], recognizer, *, input_format: str = "auto", output: Path | None = None,
+              resume: bool = False) -> None:
+    """Fail now, before any model is trained or loaded, on what would fail later: an output that
+    cannot be written, a cache folder that cannot be, and, for a run over plain text, a missing
+    NER model (JSONL may carry its own entities)."""
     from fsre_cli.inputs import source_format
+    from fsre_cli.outputs import check_output_path
+    from fsre_cli.paths import check_cache_root
 
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--format must be {', '.join(INPUT_FORMATS)}, not {input_format!r}")
+    if resume and output is None:
+        raise UsageError("--resume needs --output FILE (it reads what that file already holds)")
+    if output is not None:
+        check_output_path(output, resume=resume)
+    check_cache_root()
     plain_text = any(s != "-" and source_format(s, input_format) == "text" for s in sources)
     if recognizer.entities == "stanza" or (recognizer.entities == "auto" and plain_text):
         recognizer.preload()

@@ -114,17 +114,17 @@ TEXT_7 = "Acme Corp hired Bob. Jones left Paris."
 @pytest.mark.parametrize(
     "entity, expected",
     [
-        (EntitySpan(10, 99, "ORG"), 'entity 0 [10, 99) of type ORG ends after the text, which has 38 characters'),
-        (EntitySpan(-1, 3, "ORG"), "entity 0 [-1, 3) of type ORG starts before the text"),
-        (EntitySpan(5, 5, "ORG"), "entity 0 [5, 5) of type ORG is empty"),
-        (EntitySpan(9, 4, "ORG"), "entity 0 [9, 4) of type ORG ends before it starts"),
-        (EntitySpan(30, 20, "ORG"), "entity 0 [30, 20) of type ORG ends before it starts"),
-        (EntitySpan(5, -2, "ORG"), "entity 0 [5, -2) of type ORG ends before it starts"),
-        (EntitySpan(9, 10, "ORG"), "entity 0 [9, 10) of type ORG covers only whitespace"),
+        (EntitySpan(10, 99, "ORG"), 'entity 0 [10, 99) ends after the text (length 38)'),
+        (EntitySpan(-1, 3, "ORG"), "entity 0 [-1, 3) starts before the text"),
+        (EntitySpan(5, 5, "ORG"), "entity 0 [5, 5) is empty"),
+        (EntitySpan(9, 4, "ORG"), "entity 0 [9, 4) ends before it starts"),
+        (EntitySpan(30, 20, "ORG"), "entity 0 [30, 20) ends before it starts"),
+        (EntitySpan(5, -2, "ORG"), "entity 0 [5, -2) ends before it starts"),
+        (EntitySpan(9, 10, "ORG"), "entity 0 [9, 10) covers only whitespace"),
         (EntitySpan(0, 9, "WEAPON"),
          'entity 0 [0, 9) "Acme Corp" has type "WEAPON", which the schema does not declare'),
-        (EntitySpan(1.5, 4, "ORG"), "entity 0 [1.5, 4) has offsets that are not integers"),  # type: ignore[arg-type]
-        (EntitySpan(True, 4, "ORG"), "entity 0 [True, 4) has offsets that are not integers"),
+        (EntitySpan(1.5, 4, "ORG"), "entity 0 [1.5, 4): start and end must be integers"),  # type: ignore[arg-type]
+        (EntitySpan(True, 4, "ORG"), "entity 0 [True, 4): start and end must be integers"),
     ],
 )
 def test_given_entity_problem_names_document_and_entity(stanza_schema, entity, expected):
@@ -146,7 +146,7 @@ def test_given_entity_problem_reports_the_first_bad_entity_by_index(stanza_schem
         "(schema types: ORG, PERSON, PLACE)"
     )
     assert given_entity_problem(Document("d9", TEXT_7, [EntitySpan(120, 95, "ORG")]), stanza_schema) == (
-        'document "d9": entity 0 [120, 95) of type ORG ends before it starts'
+        'document "d9": entity 0 [120, 95) ends before it starts'
     )
 
 
@@ -166,7 +166,7 @@ def test_bad_given_entity_raises_for_that_document_only(offline_recognizer):
             seen.append((doc.id, [m.text for s in sentences for m in s.mentions]))
     assert seen == [("good-1", ["Acme Corp"]), ("good-2", ["Bob Jones"])]
     assert info.value.doc_id == "bad"
-    assert str(info.value) == 'document "bad": entity 1 [9, 4) of type ORG ends before it starts'
+    assert str(info.value) == 'document "bad": entity 1 [9, 4) ends before it starts'
     assert isinstance(info.value, UsageError) and info.value.exit_code == 2  # uncaught: invalid input
     rest = [(d.id, [m.text for s in sents for m in s.mentions]) for d, sents in offline_recognizer.process(docs)]
     assert rest == [("good-3", ["Bob Jones"])]

@@ -74,3 +74,45 @@ def test_schema_show_prints_markup_in_names_as_text(tmp_path: Path) -> None:
     out = fsre("schema", "show", str(path))
     assert out.returncode == 0, out.stderr
     assert "odd[/bold] [red]name" in out.stdout and "born [/] in" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "{tmp}/missing/out.jsonl"], "does not exist"),
+    (["-o", "{tmp}"], "is a directory"),
+    (["-o", "/dev/stdout", "--resume"], "--resume needs a regular output file"),
+])
+def test_outputs_are_checked_before_any_model_is_built(schema_file: Path, tmp_path: Path, args: list[str],
+                                                       message: str) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(DOC) + "\n")
+    cache = tmp_path / "cache"
+    out = fsre("extract", str(path), "--schema", str(schema_file), *[a.format(tmp=tmp_path) for a in args],
+               env={"FSRE_CACHE_DIR": str(cache)})
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert "training" not in out.stderr and not (cache / "models").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_before_training(schema_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(DOC) + "\n")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    for args in (["extract", str(path), "--schema", str(schema_file)], ["train", str(schema_file)]):
+        out = fsre(*args, env={"FSRE_CACHE_DIR": str(blocker)})
+        assert out.returncode == 2 and "FSRE_CACHE_DIR" in out.stderr and "training" not in out.stderr, out.stderr
+
+
+def test_train_refuses_an_output_folder_holding_other_files(schema_file: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep")
+    out = fsre("train", str(schema_file), "--entities", "given", "-o", str(folder),
+               env={"FSRE_CACHE_DIR": str(tmp_path / "cache")})
+    assert out.returncode == 2 and "training" not in out.stderr, out.stderr
+    assert (folder / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("option", [["--epochs", "-1"], ["--max-length", "4"]])
+def test_train_refuses_impossible_settings(schema_file: Path, option: list[str]) -> None:
+    out = fsre("train", str(schema_file), "--entities", "given", *option)
+    assert out.returncode == 2 and "Invalid value" in out.stderr and "training" not in out.stderr

@@ -88,7 +88,7 @@ def extract_command(
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
     recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
                                 device=device)
-    pipeline.preflight(sources, recognizer, input_format=input_format)
+    pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
                             cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
                             use_llm_cache=not no_cache, recognizer=recognizer, log=log)

@@ -51,6 +51,7 @@ def train_command(
 
     Example: `fsre train schemas/org-people.yaml --entities given -o models/org-people`
     """
+    from fsre_cli.paths import check_cache_root
     from fsre_cli.tkre.artifact import check_model_output, save_artifact
     from fsre_cli.tkre.config import TrainConfig
     from fsre_cli.tkre.encoder import check_precision, pick_device, set_threads
@@ -63,6 +64,7 @@ def train_command(
         raise UsageError("--entities must be auto or given")
     if output is not None:
         check_model_output(output)  # refuse a folder holding other files before minutes of training
+    check_cache_root()
     config = TrainConfig(encoder=encoder, pretrain=not no_pretrain, scl=not no_scl, epochs=epochs,
                          mslm_epochs=mslm_epochs, scl_epochs=scl_epochs, seed=seed, use_synthetic=not no_synthetic,
                          max_length=max_length, precision=check_precision(precision))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from fsre_cli.documents import Document, EntitySpan, Mention, Sentence
+from fsre_cli.documents import Document, EntitySpan, Mention, Sentence, entity_problem
 from fsre_cli.errors import BadEntityError
 from fsre_cli.schema import Schema
 
@@ -22,35 +22,22 @@ _SURFACE_CHARS = 40  # longest entity surface quoted in a problem line
 def given_entity_problem(doc: Document, schema: Schema) -> str | None:
     """The first given entity of `doc` that cannot be used, as one line naming the document and
     the entity (its index in `entities`, offsets and type); None when every entity is usable
-    (or the document has none). Pure: no Stanza, no I/O."""
+    (or the document has none). Pure: no Stanza, no I/O. The offsets are checked by
+    `documents.entity_problem` (as the JSONL reader checks them); this adds the schema's types."""
     for index, span in enumerate(doc.entities or []):
-        problem = _span_problem(doc.text, span, schema)
+        problem = entity_problem(doc.text, span, index) or _type_problem(doc.text, span, index, schema)
         if problem is not None:
-            return f"document {_quote(doc.id)}: entity {index} {problem}"
+            return f"document {_quote(doc.id)}: {problem}"
     return None
 
 
-def _span_problem(text: str, span: EntitySpan, schema: Schema) -> str | None:
-    start, end, label = span.start, span.end, span.type
-    if not _is_int(start) or not _is_int(end):
-        return f"[{start!r}, {end!r}) has offsets that are not integers"
-    where = f"[{start}, {end}) of type {label}"
-    if start < 0:
-        return f"{where} starts before the text (offsets count characters from 0)"
-    if start > end:
-        return f"{where} ends before it starts"
-    if start == end:
-        return f"{where} is empty (start equals end)"
-    if end > len(text):
-        return f"{where} ends after the text, which has {len(text)} characters"
-    surface = text[start:end]
-    if not surface.strip():
-        return f"{where} covers only whitespace"
-    if not isinstance(label, str) or schema.type_for_label(label) is None:
-        known = ", ".join(sorted(schema.entity_types))
-        return (f"[{start}, {end}) {_quote(_shorten(surface))} has type {_quote(label)}, which the schema "
-                f"does not declare (schema types: {known})")
-    return None
+def _type_problem(text: str, span: EntitySpan, index: int, schema: Schema) -> str | None:
+    label = span.type
+    if isinstance(label, str) and schema.type_for_label(label) is not None:
+        return None
+    known = ", ".join(sorted(schema.entity_types))
+    return (f"entity {index} [{span.start}, {span.end}) {_quote(_shorten(text[span.start:span.end]))} has type "
+            f"{_quote(label)}, which the schema does not declare (schema types: {known})")
 
 
 def given_sentences(doc: Document, schema: Schema, bounds: list[tuple[int, int]]) -> list[Sentence]:
@@ -91,10 +78,6 @@ def given_sentences(doc: Document, schema: Schema, bounds: list[tuple[int, int]]
             groups[-1][2].append(mention)
     return [Sentence(doc.id, i, start, end, text[start:end], group_mentions)
             for i, (start, end, group_mentions) in enumerate(groups)]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _quote(value: object) -> str:
