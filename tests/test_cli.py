@@ -289,3 +289,10 @@ def test_a_paused_stream_records_each_finished_document_for_resume(workdir: Path
         assert progress.read_text().splitlines() == ["s1"]  # recorded once
     finally:
         proc.kill()
+
+
+def test_readme_command_reference_matches_the_commands() -> None:
+    from fsre_cli.cli.reference import current_section, render
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert current_section(readme) == render(), "run: python -m fsre_cli.cli.reference --write README.md"

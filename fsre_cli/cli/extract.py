@@ -22,7 +22,7 @@ ENTITIES = ("auto", "given", "stanza")
 
 @command
 def extract_command(
-    inputs: Annotated[Optional[list[str]], typer.Argument(help="Text files, directories, JSONL files, or - for stdin.")] = None,
+    inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUTS", help="Text files, directories, JSONL files, or - for stdin.")] = None,
     schema_path: SchemaOpt = ...,  # type: ignore[assignment]
     method: Annotated[str, typer.Option("--method", "-m", help="tkre (trained encoder), prototype (no training), "
                                         "qa4re (zero-shot LLM), cascade (encoder, LLM where unsure); auto = tkre "

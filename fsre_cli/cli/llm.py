@@ -44,7 +44,7 @@ def serve_command(
 
     Other fsre commands find it through OPENAI_BASE_URL, which this command prints.
 
-    Example:  fsre llm serve --port 8080 &  then  export OPENAI_BASE_URL=http://127.0.0.1:8080/v1
+    Example: `fsre llm serve --port 8080 &`, then `export OPENAI_BASE_URL=http://127.0.0.1:8080/v1`
     """
     from fsre_cli.llm.server import start_server
 
@@ -71,7 +71,7 @@ def serve_command(
 
 @command
 def synth_command(
-    schema: Annotated[Path, typer.Argument(help="schema YAML file", dir_okay=False)],
+    schema: Annotated[Path, typer.Argument(metavar="SCHEMA", help="schema YAML file", dir_okay=False)],
     per_relation: Annotated[
         int, typer.Option("--per-relation", min=1, help="synthetic examples to keep per relation")
     ] = 8,
@@ -94,9 +94,9 @@ def synth_command(
     Every generated example is checked (mentions occur verbatim, types fit the relation,
     no duplicates); the kept/dropped counts and reasons are printed on stderr. The sidecar
     (NAME.synth.jsonl beside the schema) is meant to be reviewed and committed; training
-    with it present needs no LLM. Needs an endpoint: OPENAI_BASE_URL, or `fsre llm serve`.
+    with it present needs no LLM. Needs an endpoint: OPENAI_BASE_URL, or the local server that fsre llm serve starts.
 
-    Example:  fsre synth schemas/org-people.yaml --per-relation 8
+    Example: `fsre synth schemas/org-people.yaml --per-relation 8`
     """
     verifier = _classifier_verifier(schema) if verify else None
     synth_main(schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,

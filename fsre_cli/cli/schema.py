@@ -19,7 +19,7 @@ schema_app = typer.Typer(help="Validate and inspect schema files.", no_args_is_h
 @schema_app.command("check")
 @command
 def schema_check(
-    files: Annotated[list[Path], typer.Argument(help="Schema YAML files.")],
+    files: Annotated[list[Path], typer.Argument(metavar="SCHEMA", help="Schema YAML files.")],
     quiet: QuietOpt = False,
 ) -> None:
     """Validate schema files: exit 0 when all are valid, 2 otherwise; every problem is listed
@@ -48,7 +48,7 @@ def schema_check(
 
 @schema_app.command("show")
 @command
-def schema_show(file: Annotated[Path, typer.Argument(help="Schema YAML file.")]) -> None:
+def schema_show(file: Annotated[Path, typer.Argument(metavar="SCHEMA", help="Schema YAML file.")]) -> None:
     """Print a schema as a readable table (relations, types, examples, templates).
 
     Example: `fsre schema show schemas/org-people.yaml`
