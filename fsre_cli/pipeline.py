@@ -23,6 +23,8 @@ from fsre_cli.schema import Schema
 from fsre_cli.scorers.base import PairScorer, Prediction
 
 INPUT_FORMATS = ("auto", "text", "jsonl")
+EVIDENCE_CHARS = 1000  # a longer sentence is quoted around the pair only (see `evidence`)
+EVIDENCE_CONTEXT = 200
 
 
 @dataclass
@@ -152,6 +154,18 @@ def decide(pred: Prediction, min_score: float | None) -> tuple[str, float] | Non
     return None
 
 
+def evidence(cand: Candidate) -> str:
+    """The sentence, or for a sentence over `EVIDENCE_CHARS` (a line without punctuation, a
+    table) the stretch of it from `EVIDENCE_CONTEXT` characters before the pair to as many
+    after: a triple's record stays small whatever the input."""
+    sentence = cand.sentence
+    if len(sentence.text) <= EVIDENCE_CHARS:
+        return sentence.text
+    start = min(cand.head.start, cand.tail.start) - sentence.start - EVIDENCE_CONTEXT
+    end = max(cand.head.end, cand.tail.end) - sentence.start + EVIDENCE_CONTEXT
+    return sentence.text[max(0, start) : end]
+
+
 def extract_triples(
     sentences_by_document: Iterable[tuple[Document, list[Sentence]]],
     schema: Schema,
@@ -182,7 +196,7 @@ def extract_triples(
                 triples.append(Triple(
                     doc=doc.id, sentence=base + cand.sentence.index, relation=relation,
                     head=cand.head.shifted(doc.offset), tail=cand.tail.shifted(doc.offset),
-                    score=score, method=scorer.method, evidence=cand.sentence.text,
+                    score=score, method=scorer.method, evidence=evidence(cand),
                 ))
             i += len(cands)
             stats.triples += len(triples)

@@ -102,3 +102,20 @@ def test_candidates_from_real_ner(tiny_recognizer, stanza_schema):
     pairs = {(c.head.text, c.tail.text): c.relations for c in candidate_pairs(sentence, stanza_schema)}
     assert pairs[("Alice Smith", "Acme Corp")] == ("works_for",)
     assert ("Acme Corp", "Alice Smith") not in pairs
+
+
+def test_evidence_is_the_sentence_or_a_window_around_the_pair_of_a_long_one() -> None:
+    from fsre_cli.documents import Candidate, Sentence
+    from fsre_cli.pipeline import EVIDENCE_CHARS, EVIDENCE_CONTEXT, evidence
+
+    short = Sentence("d", 0, 10, 40, "Alice Smith works for Acme Corp now.")
+    head, tail = Mention(10, 21, "PERSON", "Alice Smith"), Mention(32, 41, "ORG", "Acme Corp")
+    assert evidence(Candidate(short, head, tail, ("works_for",))) == short.text
+    text = "x " * 3000 + "Alice Smith works for Acme Corp" + " y" * 3000
+    long = Sentence("d", 0, 100, 100 + len(text), text)
+    at = 100 + text.index("Alice")
+    head = Mention(at, at + 11, "PERSON", "Alice Smith")
+    tail = Mention(at + 22, at + 31, "ORG", "Acme Corp")
+    quoted = evidence(Candidate(long, head, tail, ("works_for",)))
+    assert len(quoted) == 31 + 2 * EVIDENCE_CONTEXT < EVIDENCE_CHARS
+    assert "Alice Smith works for Acme Corp" in quoted and quoted in text

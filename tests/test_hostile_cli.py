@@ -116,3 +116,30 @@ def test_train_refuses_an_output_folder_holding_other_files(schema_file: Path, t
 def test_train_refuses_impossible_settings(schema_file: Path, option: list[str]) -> None:
     out = fsre("train", str(schema_file), "--entities", "given", *option)
     assert out.returncode == 2 and "Invalid value" in out.stderr and "training" not in out.stderr
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0, 2.5])
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(schema_file: Path, tmp_path: Path, delay: float) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1", "FSRE_CACHE_DIR": str(tmp_path / "cache")}
+    # stdin stays open, so the run is still going whenever the signal lands; the default
+    # disposition, because under a background job SIGINT is inherited as ignored
+    proc = subprocess.Popen([sys.executable, "-m", "fsre_cli", "extract", "-", "--schema", str(schema_file),
+                             "--method", "prototype"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc.stdin.write(json.dumps(DOC) + "\n")
+    proc.stdin.flush()
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except BrokenPipeError:
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err

@@ -1,5 +1,31 @@
-"""The `fsre` command line: one module per command group, each a thin layer over library calls."""
+"""The `fsre` command line: one module per command group, each a thin layer over library calls.
 
-from fsre_cli.cli.app import app, main
+`main` is the installed script's entry point. It imports the application inside its own
+Ctrl-C guard, so an interrupt in the first moments (while modules load) is one line and exit
+130 like any other, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def main() -> None:
+    try:
+        from fsre_cli.cli.app import main as run_app
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(130)
+    run_app()
+
+
+def __getattr__(name: str) -> Any:  # `from fsre_cli.cli import app` without importing it at package import
+    if name == "app":
+        from fsre_cli.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["app", "main"]

@@ -14,14 +14,13 @@ import typer
 
 from fsre_cli import __version__
 from fsre_cli.cli.bench import bench_app
-from fsre_cli.cli.common import report_error
+from fsre_cli.cli.common import report_error, report_interrupt
 from fsre_cli.cli.eval import eval_command
 from fsre_cli.cli.extract import extract_command
 from fsre_cli.cli.llm import llm_app, synth_command
 from fsre_cli.cli.models import models_app
 from fsre_cli.cli.schema import schema_app
 from fsre_cli.cli.train import train_command
-from fsre_cli.console import Log
 from fsre_cli.errors import FsreError
 
 app = typer.Typer(
@@ -67,8 +66,12 @@ def main() -> None:
         report_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        Log().error("interrupted")
+        report_interrupt()
         sys.exit(130)
+    except SystemExit as exc:  # typer turns Ctrl-C while parsing options into a silent 130
+        if exc.code == 130:
+            report_interrupt()
+        raise
     except BrokenPipeError:  # `fsre extract ... | head`
         sys.stdout = open(os.devnull, "w")
         sys.exit(0)

@@ -21,9 +21,25 @@ def report_error(exc: FsreError, log: Log | None = None) -> None:
         log.problem(line) if isinstance(exc, SchemaError) else log.error(line)
 
 
+_interrupt_reported = False
+
+
+def report_interrupt(message: str = "interrupted") -> None:
+    """Say "interrupted" once per process, wherever Ctrl-C landed."""
+    global _interrupt_reported
+    if not _interrupt_reported:
+        _interrupt_reported = True
+        if message:
+            Log().error(message)
+
+
+def interrupt_reported() -> bool:
+    return _interrupt_reported
+
+
 def command(fn: F) -> F:
-    """Every command's error path: an `FsreError` becomes its message and exit code, never a
-    traceback, however the command is invoked (the `fsre` script, a test's CliRunner, an app
+    """Every command's error path: an `FsreError` becomes its message and exit code, Ctrl-C
+    "interrupted" and 130, never a traceback, however the command is invoked (the `fsre` script, a test's CliRunner, an app
     that registers the command itself)."""
 
     @functools.wraps(fn)
@@ -32,7 +48,12 @@ def command(fn: F) -> F:
             return fn(*args, **kwargs)
         except FsreError as exc:
             report_error(exc)
+            if exc.exit_code == 130:
+                report_interrupt("")  # said already, with what was kept
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:  # before a run has anything to keep (loading, training)
+            report_interrupt()
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
