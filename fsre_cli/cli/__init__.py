@@ -13,7 +13,7 @@ from typing import Any
 
 def main() -> None:
     try:
-        from fsre_cli.cli.app import main as run_app
+        from fsre_cli.cli.root import main as run_app
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
@@ -22,7 +22,7 @@ def main() -> None:
 
 def __getattr__(name: str) -> Any:  # `from fsre_cli.cli import app` without importing it at package import
     if name == "app":
-        from fsre_cli.cli.app import app
+        from fsre_cli.cli.root import app
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

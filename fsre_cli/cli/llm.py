@@ -1,4 +1,4 @@
-"""`fsre llm serve` and `fsre synth`: the LLM layer's commands (registered by fsre_cli.cli.app).
+"""`fsre llm serve` and `fsre synth`: the LLM layer's commands (registered by fsre_cli.cli.root).
 
 Thin wrappers: parse options, call fsre_cli.llm, report on stderr.
 """

@@ -53,7 +53,7 @@ def render() -> str:
     """Markdown: per command its usage, what it does, its examples and its options."""
     import typer
 
-    from fsre_cli.cli.app import app
+    from fsre_cli.cli.root import app
 
     root = typer.main.get_command(app)
     parts = []
