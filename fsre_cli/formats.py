@@ -22,8 +22,9 @@ class Format:
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("model", 1, "trained model"),
-    # 2: thresholds calibrated on held-out scores, not a 0.05 grid
-    Format("model-key", 2, "model cache key"),
+    # 2: thresholds calibrated on held-out scores, not a 0.05 grid; 3: held-out pairs scored in
+    # fixed-shape tiles, as extraction scores them (a threshold set on the scores it will meet)
+    Format("model-key", 3, "model cache key"),
     Format("llm-cache", 1, "LLM answer cache"),
     Format("mentions", 1, "cached example-sentence mentions"),
 )}

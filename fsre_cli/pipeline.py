@@ -172,7 +172,7 @@ def extract_triples(
     scorer: PairScorer,
     *,
     min_score: float | None = None,
-    batch_pairs: int = 512,
+    batch_pairs: int = 2048,
     stats: ExtractStats | None = None,
     flush_when: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Document, list[Triple]]]:

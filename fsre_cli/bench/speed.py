@@ -102,15 +102,15 @@ def run_pipeline(docs: Sequence[Document], schema, scorer, recognizer) -> tuple[
 
 def bare_batches(scorer, calls: Sequence[Sequence[Candidate]]) -> list[dict[str, torch.Tensor]]:
     """The collated batches `TkreScorer.predict` runs for these calls (marking done here, untimed)."""
+    from fsre_cli.tkre.inference import tiles
     from fsre_cli.tkre.model import collate
 
     pad = scorer.artifact.tokenizer.pad_token_id
     batches = []
     for cands in calls:
         marked = scorer.mark(cands)
-        order = sorted(range(len(marked)), key=lambda i: len(marked[i].input_ids))
-        for start in range(0, len(order), scorer.batch_size):
-            batches.append(collate([marked[i] for i in order[start:start + scorer.batch_size]], pad))
+        for idx, width in tiles([len(m.input_ids) for m in marked], scorer.batch_size):
+            batches.append(collate([marked[i] for i in idx], pad, width))
     return batches
 
 

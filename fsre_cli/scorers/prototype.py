@@ -12,6 +12,7 @@ from fsre_cli.schema import Schema, Span
 from fsre_cli.scorers.base import Prediction, ScorerOptions
 from fsre_cli.tkre.calibration import calibrate_threshold
 from fsre_cli.tkre.data import build_instances
+from fsre_cli.tkre.inference import tiles
 from fsre_cli.tkre.markers import PairSpec, mark_pairs
 from fsre_cli.tkre.model import collate, pair_states
 
@@ -35,13 +36,12 @@ class PairEmbedder:
 
     @torch.inference_mode()
     def embed(self, pairs: Sequence[PairSpec]) -> torch.Tensor:
-        """L2-normalised pair embeddings, computed in length-sorted batches."""
+        """L2-normalised pair embeddings, computed in fixed-shape `tiles` (a pair's embedding
+        does not depend on the pairs embedded beside it)."""
         marked = mark_pairs(list(pairs), self.tokenizer, self.max_length)
         out = torch.zeros((len(marked), 2 * self.encoder.config.hidden_size))
-        order = sorted(range(len(marked)), key=lambda i: len(marked[i].input_ids))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = collate([marked[i] for i in idx], self.tokenizer.pad_token_id)
+        for idx, width in tiles([len(m.input_ids) for m in marked], self.batch_size):
+            batch = collate([marked[i] for i in idx], self.tokenizer.pad_token_id, width)
             hidden = self.encoder(input_ids=batch["input_ids"].to(self.device),
                                   attention_mask=batch["attention_mask"].to(self.device)).last_hidden_state
             out[idx] = pair_states(hidden, batch["head_index"].to(self.device),

@@ -3,7 +3,7 @@ and extraction share, so a threshold is applied to exactly the scores it was set
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -19,21 +19,42 @@ def allowed_mask(schema: Schema, head_type: str, tail_type: str) -> list[bool]:
     return [True] + [name in allowed for name in schema.relations]
 
 
+TILE_TOKENS = 16  # padded lengths are multiples of this
+
+
+def tiles(lengths: Sequence[int], rows: int, step: int = TILE_TOKENS) -> Iterator[tuple[list[int], int]]:
+    """Batches for scoring: exactly `rows` indices each (a length bucket's last batch repeats its
+    final index), with the padded length the batch runs at (`lengths` rounded up to `step`).
+
+    Why fixed shapes: a matrix product's rounding depends on the shape it runs at, so a pair
+    scored beside other pairs, or padded to another pair's length, gets a slightly different
+    score. Near a threshold that flips a decision with the company a document keeps. At a fixed
+    [rows x length] shape every row's numbers depend on its own tokens only, so a document's
+    triples are the same alone, in any batch, and in any run."""
+    buckets: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        buckets.setdefault(-(-n // step) * step, []).append(i)
+    for width in sorted(buckets):
+        idx = buckets[width]
+        for start in range(0, len(idx), rows):
+            chunk = idx[start : start + rows]
+            yield chunk + [chunk[-1]] * (rows - len(chunk)), width
+
+
 @torch.inference_mode()
 def predict_probs(
     classifier: PairClassifier, pairs: Sequence[MarkedPair], allowed: Sequence[Sequence[bool]], pad_id: int,
-    device: str = "cpu", batch_size: int = 64, precision: str = "fp32",
+    device: str = "cpu", batch_size: int = 16, precision: str = "fp32",
 ) -> torch.Tensor:
-    """Softmax over NOTA + the relations each pair's types allow (others get probability 0).
-    Pairs are sorted by length so batches carry little padding. A model trained in bf16 is
-    calibrated in bf16, so it is best scored in it too (`TkreScorer` does where it can)."""
+    """Softmax over NOTA + the relations each pair's types allow (others get probability 0),
+    scored in fixed-shape `tiles`, so a pair's probabilities do not depend on the other pairs.
+    A model trained in bf16 is calibrated in bf16, so it is best scored in it too (`TkreScorer`
+    does where it can)."""
     classifier.eval()
     out = torch.zeros((len(pairs), len(allowed[0]) if allowed else 1))
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].input_ids))
     mask_all = torch.tensor([list(a) for a in allowed], dtype=torch.bool)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        batch = collate([pairs[i] for i in idx], pad_id)
+    for idx, width in tiles([len(p.input_ids) for p in pairs], batch_size):
+        batch = collate([pairs[i] for i in idx], pad_id, width)
         with autocast(precision, device):
             logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
         logits = logits.float().cpu().masked_fill(~mask_all[idx], float("-inf"))

@@ -11,9 +11,10 @@ from torch import nn
 from fsre_cli.tkre.markers import MarkedPair
 
 
-def collate(pairs: Sequence[MarkedPair], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad a batch; categories are padded as SPECIAL (never masked, never pooled)."""
-    width = max(len(p.input_ids) for p in pairs)
+def collate(pairs: Sequence[MarkedPair], pad_id: int, width: int | None = None) -> dict[str, torch.Tensor]:
+    """Pad a batch (to `width` tokens when given); categories are padded as SPECIAL (never
+    masked, never pooled)."""
+    width = max(width or 0, max(len(p.input_ids) for p in pairs))
     ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(pairs), width), dtype=torch.long)
     cats = torch.zeros((len(pairs), width), dtype=torch.long)
