@@ -157,13 +157,22 @@ def decide(pred: Prediction, min_score: float | None) -> tuple[str, float] | Non
 def evidence(cand: Candidate) -> str:
     """The sentence, or for a sentence over `EVIDENCE_CHARS` (a line without punctuation, a
     table) the stretch of it from `EVIDENCE_CONTEXT` characters before the pair to as many
-    after: a triple's record stays small whatever the input."""
+    after; when head and tail lie further apart than that, the two windows around them joined
+    by " … ". A triple's record stays small whatever the input."""
     sentence = cand.sentence
-    if len(sentence.text) <= EVIDENCE_CHARS:
-        return sentence.text
-    start = min(cand.head.start, cand.tail.start) - sentence.start - EVIDENCE_CONTEXT
-    end = max(cand.head.end, cand.tail.end) - sentence.start + EVIDENCE_CONTEXT
-    return sentence.text[max(0, start) : end]
+    text, base = sentence.text, sentence.start
+    if len(text) <= EVIDENCE_CHARS:
+        return text
+    first, second = sorted((cand.head, cand.tail), key=lambda m: m.start)
+
+    def window(start: int, end: int) -> tuple[int, int]:
+        return max(0, start - base - EVIDENCE_CONTEXT), end - base + EVIDENCE_CONTEXT
+
+    lo, hi = window(min(first.start, second.start), max(first.end, second.end))
+    if hi - lo <= EVIDENCE_CHARS:
+        return text[lo:hi]
+    (a, b), (c, d) = window(first.start, first.end), window(second.start, second.end)
+    return text[a:b] + " … " + text[c:d]
 
 
 def extract_triples(

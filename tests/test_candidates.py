@@ -119,3 +119,15 @@ def test_evidence_is_the_sentence_or_a_window_around_the_pair_of_a_long_one() ->
     quoted = evidence(Candidate(long, head, tail, ("works_for",)))
     assert len(quoted) == 31 + 2 * EVIDENCE_CONTEXT < EVIDENCE_CHARS
     assert "Alice Smith works for Acme Corp" in quoted and quoted in text
+
+
+def test_evidence_of_a_far_apart_pair_in_a_long_sentence_is_two_windows() -> None:
+    from fsre_cli.documents import Candidate, Sentence
+    from fsre_cli.pipeline import EVIDENCE_CHARS, evidence
+
+    text = "Alice Smith" + " x" * 50_000 + " Acme Corp"
+    sentence = Sentence("d", 0, 0, len(text), text)
+    head, tail = Mention(0, 11, "PERSON", "Alice Smith"), Mention(len(text) - 9, len(text), "ORG", "Acme Corp")
+    quoted = evidence(Candidate(sentence, tail, head, ("works_for",)))
+    assert len(quoted) < EVIDENCE_CHARS and " … " in quoted
+    assert quoted.startswith("Alice Smith") and quoted.endswith("Acme Corp")

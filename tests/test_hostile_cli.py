@@ -143,3 +143,23 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(schema_file: Path, tmp_pa
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_reader_that_stops_early_ends_the_run_with_exit_0(schema_file: Path, tmp_path: Path) -> None:
+    """`fsre extract ... | head -1`: the broken pipe is the reader's choice, not an error."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(_doc(i)) + "\n" for i in range(400)))
+    env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "fsre_cli", "extract", str(path), "--schema", str(schema_file),
+                             "--method", "prototype", "--min-score", "-1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert json.loads(first)["doc"] == "d0" and "Traceback" not in err

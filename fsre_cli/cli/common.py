@@ -51,11 +51,22 @@ def command(fn: F) -> F:
             if exc.exit_code == 130:
                 report_interrupt("")  # said already, with what was kept
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # `fsre extract ... | head`: the reader has all it wanted
+            quiet_stdout()
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:  # before a run has anything to keep (loading, training)
             report_interrupt()
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so flushing at exit after a broken pipe says nothing."""
+    import os
+    import sys
+
+    sys.stdout = open(os.devnull, "w")
 
 
 def load_schema_and_sidecar(path: Path, log: Log):

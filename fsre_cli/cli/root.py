@@ -6,7 +6,6 @@ Importing this module imports no torch: each command loads what it needs when it
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
@@ -14,7 +13,7 @@ import typer
 
 from fsre_cli import __version__
 from fsre_cli.cli.bench import bench_app
-from fsre_cli.cli.common import report_error, report_interrupt
+from fsre_cli.cli.common import quiet_stdout, report_error, report_interrupt
 from fsre_cli.cli.eval import eval_command
 from fsre_cli.cli.extract import extract_command
 from fsre_cli.cli.llm import llm_app, synth_command
@@ -72,6 +71,6 @@ def main() -> None:
         if exc.code == 130:
             report_interrupt()
         raise
-    except BrokenPipeError:  # `fsre extract ... | head`
-        sys.stdout = open(os.devnull, "w")
+    except BrokenPipeError:  # `fsre extract ... | head`, outside a command
+        quiet_stdout()
         sys.exit(0)
