@@ -14,7 +14,10 @@ class Log:
     """A small logger over a rich stderr console; quiet mode keeps warnings and errors."""
 
     def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
-        self.console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False)
+        # markup off: tables and messages carry the user's strings (relation names, paths), which
+        # must print as they are, never be parsed as rich markup such as `[/bold]`
+        self.console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False,
+                               markup=False)
         self.quiet = quiet
         self.verbose = verbose
 

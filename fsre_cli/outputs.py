@@ -71,6 +71,11 @@ def check_output_path(path: Path, *, resume: bool = False) -> bool:
         raise UsageError(f"--output {path}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"--output {path}: cannot create files in {parent} (permission denied)")
+    progress = path.with_name(path.name + ".progress")
+    if resume and st is not None and st.st_size > 0 and not progress.exists():
+        # without it no document counts as finished, and resuming would drop every line
+        raise UsageError(f"--resume: {progress} is missing, so fsre cannot tell which documents in {path} are "
+                         "complete; move the file away, or run without --resume to start over")
     return True
 
 

@@ -118,8 +118,6 @@ def run(
         """A document whose given entities cannot be used is skipped alone, never the run."""
         where = f"document {json.dumps(doc.id, ensure_ascii=False)}"
         problem = recognizer.given_problem(doc)
-        if problem is None and recognizer.entities == "given" and doc.entities is None:
-            problem = f"{where}: it has no `entities`, which --entities given requires of every document"
         if problem:
             report.skip(where, problem.removeprefix(where + ": "), log.warn)
         return problem is None

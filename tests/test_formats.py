@@ -67,3 +67,21 @@ def test_a_cached_model_of_an_older_format_is_not_used(tmp_path: Path, monkeypat
     with pytest.raises(UsageError, match="no trained model"):
         ensure_model(SCHEMA, None, TrainConfig(), device="cpu", train_if_missing=False, log=Recorder())
     assert said and "format 0" in said[0] and str(directory) in said[0]
+
+
+def test_a_damaged_llm_cache_is_set_aside_with_a_notice(tmp_path: Path) -> None:
+    path = tmp_path / "llm.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    said: list[str] = []
+    with LLMCache(path, warn=said.append) as cache:
+        cache.put("k", "m", {}, {"text": "A", "top_logprobs": None})
+        assert cache.get("k") is not None
+    assert len(said) == 1 and "could not be read" in said[0]
+    assert list(tmp_path.glob("llm.sqlite.damaged-*"))
+
+
+def test_an_llm_cache_under_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match="FSRE_CACHE_DIR"):
+        LLMCache(blocker / "llm.sqlite")

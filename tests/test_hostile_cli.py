@@ -47,8 +47,9 @@ def test_one_bad_entity_skips_only_its_document(schema_file: Path, tmp_path: Pat
 @pytest.mark.parametrize("option, value, message", [
     ("--min-score", "2", "--min-score must be a number from -1 to 1"),
     ("--min-score", "nan", "--min-score must be a number from -1 to 1"),
-    ("--batch-size", "0", "--batch-size must be at least 1"),
-    ("--batch-size", "-3", "--batch-size must be at least 1"),
+    ("--batch-size", "0", "Invalid value for '--batch-size'"),
+    ("--batch-size", "100000", "Invalid value for '--batch-size'"),
+    ("--batch-size", "-3", "Invalid value for '--batch-size'"),
 ])
 def test_options_that_would_silently_write_nothing_are_refused(schema_file: Path, tmp_path: Path, option: str,
                                                               value: str, message: str) -> None:
@@ -109,6 +110,7 @@ def test_train_refuses_an_output_folder_holding_other_files(schema_file: Path, t
     out = fsre("train", str(schema_file), "--entities", "given", "-o", str(folder),
                env={"FSRE_CACHE_DIR": str(tmp_path / "cache")})
     assert out.returncode == 2 and "training" not in out.stderr, out.stderr
+    assert "not empty and not an fsre model" in out.stderr
     assert (folder / "notes.txt").read_text() == "keep"
 
 
@@ -143,6 +145,7 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(schema_file: Path, tmp_pa
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "interrupted" in line]) == 1  # said once
 
 
 @pytest.mark.slow
@@ -163,3 +166,10 @@ def test_a_reader_that_stops_early_ends_the_run_with_exit_0(schema_file: Path, t
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0, err
     assert json.loads(first)["doc"] == "d0" and "Traceback" not in err
+
+
+def test_the_cli_batch_limit_is_the_scorers() -> None:
+    from fsre_cli.cli.options import MAX_BATCH
+    from fsre_cli.tkre.config import MAX_SCORING_ROWS
+
+    assert MAX_BATCH == MAX_SCORING_ROWS

@@ -34,8 +34,8 @@ def _stdin(data: bytes) -> io.TextIOWrapper:
 
 
 def _triple(doc: str) -> Triple:
-    head = Mention("Microsoft", 0, 9, "ORG")
-    tail = Mention("Bill Gates", 25, 35, "PERSON")
+    head = Mention(0, 9, "ORG", "Microsoft")
+    tail = Mention(25, 35, "PERSON", "Bill Gates")
     return Triple(doc, 0, "founded_by", head, tail, 0.9, "tkre", "Microsoft was founded by Bill Gates.")
 
 
@@ -210,7 +210,7 @@ def test_a_disk_full_mid_run_leaves_only_whole_lines(tmp_path: Path) -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))
         writer = TripleWriter(Path({str(out)!r}))
-        m = Mention("Ada", 0, 3, "PERSON")
+        m = Mention(0, 3, "PERSON", "Ada")
         try:
             for i in range(1000):
                 writer.write([Triple(f"d{{i}}", j, "r", m, m, 0.5, "tkre", "Ada.") for j in range(3)])
@@ -371,3 +371,14 @@ def test_the_cli_on_a_bad_line_and_a_full_disk_says_one_line_each(tmp_path: Path
     assert f"skipping {docs}:2: not UTF-8 (byte 0xe9" in proc.stderr
     assert f"error: cannot write {full}: no space left on device" in proc.stderr
     assert not (tmp_path / "full.progress").exists()
+
+
+def test_resume_without_a_progress_file_refuses_instead_of_emptying_the_output(tmp_path: Path) -> None:
+    from fsre_cli.errors import UsageError
+    from fsre_cli.outputs import TripleWriter
+
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"doc": "d1", "relation": "r"}\n')
+    with pytest.raises(UsageError, match="progress is missing"):
+        TripleWriter(out, resume=True)
+    assert out.read_text() == '{"doc": "d1", "relation": "r"}\n'

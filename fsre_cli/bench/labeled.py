@@ -322,16 +322,16 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
     """A trained artifact and its training seconds; with `ctx.cache_models` it is read from / saved to
     the model cache (keyed like `fsre train`, plus the example sentences' mentions), so an
     interrupted benchmark resumes where it stopped."""
-    from fsre_cli.tkre.artifact import load_artifact, save_artifact
-    from fsre_cli.tkre.store import cached_dir_for
+    from fsre_cli.tkre.artifact import save_artifact
+    from fsre_cli.tkre.store import cached_dir_for, load_cached
     from fsre_cli.tkre.train import train_model
 
     directory = None
     config = config.for_device(ctx.device)
     if ctx.cache_models:
         directory = cached_dir_for(schema, sidecar, config, ctx.device, mentions)
-        if (directory / "fsre.json").exists():
-            artifact = load_artifact(directory, ctx.device)
+        artifact = load_cached(directory, ctx.device, ctx.log)
+        if artifact is not None:
             ctx.log.info(f"  {label}: cached model {directory}")
             return artifact, float(artifact.meta.get("seconds") or 0.0)
     ctx.log.info(f"  training {label} ({len(schema.examples)} examples"

@@ -13,7 +13,7 @@ import typer
 
 from fsre_cli.bench.common import data_file, parse_ints, parse_names, parse_settings, pct, write_result
 from fsre_cli.cli.common import command
-from fsre_cli.cli.options import BatchOpt, DeviceOpt, EncoderOpt, QuietOpt
+from fsre_cli.cli.options import BatchOpt, DeviceOpt, EncoderOpt, PrecisionOpt, QuietOpt
 from fsre_cli.console import Log
 from fsre_cli.errors import UsageError
 from fsre_cli.tkre.encoder import check_precision, set_threads
@@ -74,9 +74,6 @@ NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
                                                    "min(4, cores)).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="Training precision: auto (bf16 where the hardware "
-                                           "has it), fp32 or bf16.")]
-
 
 @bench_app.command("fewrel")
 @command

@@ -33,10 +33,6 @@ def report_interrupt(message: str = "interrupted") -> None:
             Log().error(message)
 
 
-def interrupt_reported() -> bool:
-    return _interrupt_reported
-
-
 def command(fn: F) -> F:
     """Every command's error path: an `FsreError` becomes its message and exit code, Ctrl-C
     "interrupted" and 130, never a traceback, however the command is invoked (the `fsre` script, a test's CliRunner, an app

@@ -50,7 +50,8 @@ def eval_command(
 
 def make_console(stderr: bool = True) -> Console:
     """A rich console honouring NO_COLOR; stdout for reports that are the command's data."""
-    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False)
+    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False,
+                   markup=False)  # relation names are the user's: never parsed as markup
 
 
 def render_report(report: EvalReport, console: Console | None = None, title: str = "") -> None:

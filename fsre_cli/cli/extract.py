@@ -17,9 +17,6 @@ from fsre_cli.cli.options import (
 from fsre_cli.console import Log
 from fsre_cli.errors import UsageError
 
-ENTITIES = ("auto", "given", "stanza")
-
-
 @command
 def extract_command(
     inputs: Annotated[Optional[list[str]], typer.Argument(metavar="INPUTS", help="Text files, directories, JSONL files, or - for stdin.")] = None,
@@ -72,14 +69,15 @@ def extract_command(
     `fsre extract docs.jsonl --schema s.yaml --entities given`
     """
     from fsre_cli import pipeline
+    from fsre_cli.entities import ENTITY_MODES
     from fsre_cli.inputs import expand_paths
     from fsre_cli.scorers import ScorerOptions, build
     from fsre_cli.tkre.encoder import set_threads
 
     log = Log(quiet=quiet, verbose=verbose)
     set_threads()
-    if entities not in ENTITIES:
-        raise UsageError(f"--entities must be {', '.join(ENTITIES)}, not {entities!r}")
+    if entities not in ENTITY_MODES:
+        raise UsageError(f"--entities must be {', '.join(ENTITY_MODES)}, not {entities!r}")
     if min_score is not None and not (math.isfinite(min_score) and -1 <= min_score <= 1):
         # probabilities, or cosine similarities for prototype: nothing outside [-1, 1] is ever reached
         raise UsageError(f"--min-score must be a number from -1 to 1, not {min_score}")
@@ -88,10 +86,10 @@ def extract_command(
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
     recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
                                 device=device)
-    pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
                             cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
-                            use_llm_cache=not no_cache, recognizer=recognizer, log=log)
+                            use_llm_cache=not no_cache, recognizer=recognizer, log=log).validate()
+    pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     scorer = build(schema, sidecar, method=method, options=options)
     result = pipeline.run(sources, schema, scorer, recognizer, output=output, resume=resume,
                           input_format=input_format, min_score=min_score, log=log)

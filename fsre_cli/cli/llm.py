@@ -98,6 +98,9 @@ def synth_command(
 
     Example: `fsre synth schemas/org-people.yaml --per-relation 8`
     """
+    from fsre_cli.llm.client import LLMConfig
+
+    LLMConfig.from_env(model=llm_model, use_cache=not no_cache)  # a malformed endpoint fails before any training
     verifier = _classifier_verifier(schema) if verify else None
     synth_main(schema, per_relation=per_relation, explanations=explanations, llm_model=llm_model,
                no_cache=no_cache, output=output, append=append, replace=replace, verify=verifier)

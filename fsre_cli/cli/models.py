@@ -51,4 +51,4 @@ def models_list(stanza_dir: StanzaDirOpt = None) -> None:
     table = Table(*rows[0].keys())
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
-    Console().print(table)
+    Console(markup=False).print(table)

@@ -18,8 +18,10 @@ EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENC
                                                    help="Hugging Face model id or local path (default: bundled MiniLM).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION", help=PRECISION_HELP)]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Pairs per encoder batch (every batch has exactly "
-                                        "this many rows, so a pair's score never depends on its neighbours).")]
+MAX_BATCH = 1024  # = tkre.config.MAX_SCORING_ROWS (not imported: this module loads at `fsre --help`)
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=MAX_BATCH,
+                                       help="Pairs per encoder batch (every batch has exactly this many rows, so a "
+                                       "pair's score never depends on its neighbours).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (training is deterministic on CPU).")]
 LangOpt = Annotated[Optional[str], typer.Option("--lang", help="Language for Stanza (default: the schema's, else en).")]
 StanzaDirOpt = Annotated[Optional[str], typer.Option("--stanza-dir", envvar="FSRE_STANZA_DIR",

@@ -16,6 +16,8 @@ Stanza is imported lazily: `fsre --help` must not pay for it.
 
 from __future__ import annotations
 
+import json
+
 import os
 import re
 import tempfile
@@ -188,10 +190,15 @@ class EntityRecognizer:
         return True
 
     def given_problem(self, doc: Document) -> str | None:
-        """Why this document's given entities cannot be used (`given_entity_problem`), or None; always
-        None when they would not be used (entities=stanza, or the document has none), so a caller can
-        skip exactly the documents `process` would reject with `BadEntityError`."""
-        if self.entities == "stanza" or doc.entities is None:
+        """Why this document's given entities cannot be used (`given_entity_problem`), or why a
+        document without any cannot be processed (entities=given), or None, so a caller can skip
+        exactly the documents `process` would reject."""
+        if self.entities == "stanza":
+            return None
+        if doc.entities is None:
+            if self.entities == "given":
+                return (f"document {json.dumps(doc.id, ensure_ascii=False)}: it has no `entities`, which "
+                        "--entities given requires of every document")
             return None
         return given_entity_problem(doc, self.schema)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from fsre_cli.errors import UsageError
 from fsre_cli.formats import FORMATS, is_current
 
 _SCHEMA = """
@@ -47,8 +49,26 @@ class LLMCache:
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0,
                  warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cache folder {self.path.parent} cannot be created ({exc.strerror or exc}); "
+                             "set FSRE_CACHE_DIR to a writable folder") from None
+        try:
+            self._open(busy_timeout_s, warn)
+        except sqlite3.DatabaseError as exc:  # not a database (a truncated or foreign file): set aside, start anew
+            self._conn.close()
+            damaged = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            os.replace(self.path, damaged)
+            if warn is not None:
+                warn(f"the LLM answer cache {self.path} could not be read ({exc}); moved to {damaged.name}, "
+                     "starting a new one")
+            self._open(busy_timeout_s, warn)
+        except sqlite3.Error as exc:  # e.g. a folder in its place, or no permission
+            raise UsageError(f"cannot use the LLM answer cache {self.path}: {exc}") from None
+
+    def _open(self, busy_timeout_s: float, warn: Callable[[str], None] | None) -> None:
         # isolation_level=None: autocommit, each put() is durable when it returns
         self._conn = sqlite3.connect(
             str(self.path), timeout=busy_timeout_s, check_same_thread=False, isolation_level=None

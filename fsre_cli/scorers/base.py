@@ -8,12 +8,14 @@ one line in `REGISTRY`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from fsre_cli.documents import Candidate
 from fsre_cli.errors import UsageError
+from fsre_cli.tkre.config import SCORING_ROWS, check_batch_size
 
 if TYPE_CHECKING:
     from fsre_cli.schema import Schema
@@ -59,7 +61,7 @@ class ScorerOptions:
     encoder: str | None = None
     precision: str = "auto"
     device: str = "auto"
-    batch_size: int = 64
+    batch_size: int = SCORING_ROWS
     seed: int = 0  # QA4RE option order, prototype negatives
     cascade_band: tuple[float, float] | None = None
     cascade_route: float = 0.15
@@ -72,7 +74,14 @@ class ScorerOptions:
     embedder: Any = None
     llm_client: Any = None
     log: Any = None
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)  # what one build shares (the QA scorer)
+
+    def validate(self) -> "ScorerOptions":
+        """Usage errors in the options, found before anything is loaded or trained."""
+        from fsre_cli.tkre.encoder import check_precision
+
+        check_batch_size(self.batch_size)
+        check_precision(self.precision)
+        return self
 
 
 Factory = Callable[["Schema", "Sidecar | None", ScorerOptions], PairScorer]
@@ -106,17 +115,11 @@ def build(schema: "Schema", sidecar: "Sidecar | None" = None, *, method: str = "
           options: ScorerOptions | None = None, **overrides: Any) -> PairScorer:
     """The scorer for `method` (see `REGISTRY`), configured by `options` and keyword overrides:
     `build(schema, method="prototype", device="cpu")`."""
-    from fsre_cli.tkre.encoder import check_precision, pick_device
+    from fsre_cli.tkre.encoder import pick_device
 
-    options = options or ScorerOptions()
-    for key, value in overrides.items():
-        if not hasattr(options, key):
-            raise TypeError(f"unknown scorer option {key!r}")
-        setattr(options, key, value)
+    # a copy: the caller's options stay as they were, so one options object can build many scorers
+    options = dataclasses.replace(options or ScorerOptions(), **overrides).validate()
     method = resolve_method(schema, method)
-    if options.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, not {options.batch_size}")
-    check_precision(options.precision)  # a bad value is a usage error whatever the method
     options.device = pick_device(options.device)
     return factory(method)(schema, sidecar, options)
 

@@ -9,8 +9,9 @@ import torch
 
 from fsre_cli.documents import Candidate
 from fsre_cli.schema import Schema, Span
-from fsre_cli.scorers.base import Prediction, ScorerOptions
+from fsre_cli.scorers.base import Prediction, ScorerOptions, needs_examples
 from fsre_cli.tkre.calibration import calibrate_threshold
+from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.data import build_instances
 from fsre_cli.tkre.inference import tiles
 from fsre_cli.tkre.markers import PairSpec, mark_pairs
@@ -20,7 +21,8 @@ from fsre_cli.tkre.model import collate, pair_states
 class PairEmbedder:
     """The bare encoder's [head-marker; tail-marker] states: prototypes need no training."""
 
-    def __init__(self, encoder, tokenizer, *, device: str = "cpu", batch_size: int = 64, max_length: int = 128) -> None:
+    def __init__(self, encoder, tokenizer, *, device: str = "cpu", batch_size: int = SCORING_ROWS,
+                 max_length: int = 128) -> None:
         self.encoder = encoder.to(device).eval()
         self.tokenizer = tokenizer
         self.device = device
@@ -113,10 +115,7 @@ class PrototypeScorer:
 
 
 def build(schema: Schema, sidecar, options: ScorerOptions) -> PrototypeScorer:
-    from fsre_cli.errors import UsageError
-
-    if not schema.examples:
-        raise UsageError("--method prototype needs examples in the schema")
+    needs_examples(schema, "prototype")
     embedder = options.embedder or PairEmbedder.load(options.encoder or schema.encoder, device=options.device,
                                                      batch_size=options.batch_size)
     examples = schema.examples + (sidecar.examples if sidecar else [])

@@ -159,11 +159,11 @@ class QA4REScorer:
 
 def llm_client(options: ScorerOptions):
     """The injected client, else one for the configured endpoint (`OPENAI_BASE_URL`, `--llm-model`)."""
-    if options.llm_client is None:
-        from fsre_cli.llm.client import LLMClient, LLMConfig
+    if options.llm_client is not None:
+        return options.llm_client
+    from fsre_cli.llm.client import LLMClient, LLMConfig
 
-        options.llm_client = LLMClient(LLMConfig.from_env(model=options.llm_model, use_cache=options.use_llm_cache))
-    return options.llm_client
+    return LLMClient(LLMConfig.from_env(model=options.llm_model, use_cache=options.use_llm_cache))
 
 
 def build(schema: Schema, sidecar, options: ScorerOptions) -> QA4REScorer:

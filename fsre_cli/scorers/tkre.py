@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from fsre_cli.documents import Candidate, Sentence
 from fsre_cli.scorers.base import Prediction, ScorerOptions, needs_examples
 from fsre_cli.tkre.artifact import Artifact
+from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import native_bf16
 from fsre_cli.tkre.inference import predict_probs
 from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pairs
@@ -20,7 +21,7 @@ class TkreScorer:
     decides_by_threshold = True
 
     def __init__(self, artifact: Artifact, *, threshold: float | None = None, device: str = "cpu",
-                 batch_size: int = 64, max_length: int | None = None) -> None:
+                 batch_size: int = SCORING_ROWS, max_length: int | None = None) -> None:
         self.artifact = artifact
         self.relations = artifact.relations
         self.threshold = artifact.threshold if threshold is None else threshold
@@ -73,7 +74,6 @@ def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:
                                    mentions=mentions, save=options.save_model, log=options.log)
     if options.log:
         options.log.debug(f"model: {where}")
-    options.artifact = artifact
     return artifact
 
 

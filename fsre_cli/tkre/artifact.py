@@ -382,11 +382,6 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def relation_signature(schema: Schema) -> dict:
-    """Each relation's allowed head and tail types: a model can serve a schema only if they match."""
-    return {n: {"head": list(r.head_types), "tail": list(r.tail_types)} for n, r in schema.relations.items()}
-
-
 def check_compatible(artifact: Artifact, schema: Schema, source: str) -> list[str]:
     """Refuse a model trained for other relations; return warnings for milder drift."""
     trained = artifact.meta["schema"]

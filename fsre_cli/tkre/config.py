@@ -17,6 +17,21 @@ from fsre_cli.schema import Schema, Span
 from fsre_cli.sidecar import Sidecar
 
 
+# Rows of every scoring tile (see `tkre.inference.tiles`): held-out calibration and extraction
+# score at the same shape by default, so a threshold is set on the very scores it will meet.
+SCORING_ROWS = 64
+MAX_SCORING_ROWS = 1024  # every tile has exactly this many rows: a larger value only costs memory
+
+
+def check_batch_size(rows: int) -> int:
+    from fsre_cli.errors import UsageError
+
+    if not 1 <= rows <= MAX_SCORING_ROWS:
+        raise UsageError(f"--batch-size must be from 1 to {MAX_SCORING_ROWS}, not {rows} (every batch is padded "
+                         "to exactly this many pairs)")
+    return rows
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob that changes the trained model (all of it goes into the cache key)."""

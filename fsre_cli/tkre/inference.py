@@ -8,6 +8,7 @@ from typing import Iterator, Sequence
 import torch
 
 from fsre_cli.schema import Schema
+from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import autocast
 from fsre_cli.tkre.markers import MarkedPair
 from fsre_cli.tkre.model import PairClassifier, collate
@@ -44,7 +45,7 @@ def tiles(lengths: Sequence[int], rows: int, step: int = TILE_TOKENS) -> Iterato
 @torch.inference_mode()
 def predict_probs(
     classifier: PairClassifier, pairs: Sequence[MarkedPair], allowed: Sequence[Sequence[bool]], pad_id: int,
-    device: str = "cpu", batch_size: int = 16, precision: str = "fp32",
+    device: str = "cpu", batch_size: int = SCORING_ROWS, precision: str = "fp32",
 ) -> torch.Tensor:
     """Softmax over NOTA + the relations each pair's types allow (others get probability 0),
     scored in fixed-shape `tiles`, so a pair's probabilities do not depend on the other pairs.

@@ -25,6 +25,16 @@ def cached_dir_for(schema: Schema, sidecar: Sidecar | None, config: TrainConfig,
     return cached_model_dir(cache_key(schema, sidecar, config, source.fingerprint, mentions))
 
 
+def load_cached(directory: Path, device: str, log=None) -> Artifact | None:
+    """The model cached in `directory`, or None when there is none or it was written in another
+    format (said in one line: it will be retrained and replaced)."""
+    if not (directory / "fsre.json").exists():
+        return None
+    if not is_current("model", stored_format(directory), str(directory), log.warn if log else None):
+        return None
+    return load_artifact(directory, device)
+
+
 def ensure_model(
     schema: Schema,
     sidecar: Sidecar | None,
@@ -50,10 +60,9 @@ def ensure_model(
                 log.warn(warning)
         return artifact, model_dir
     directory = cached_dir_for(schema, sidecar, config, device, mentions)
-    if (directory / "fsre.json").exists() and not force:
-        if is_current("model", stored_format(directory), str(directory), log.warn if log else None):
-            return load_artifact(directory, device), str(directory)
-        force = True  # an older fsre's model: retrained (the notice said so), and replaced
+    cached = None if force else load_cached(directory, device, log)
+    if cached is not None:
+        return cached, str(directory)
     if not train_if_missing:
         raise UsageError(f"no trained model for schema {schema.name!r}; run: fsre train {schema.path or 'SCHEMA'}")
     result = train_with_progress(schema, sidecar, config.for_device(device), device=device, mentions=mentions,
