@@ -1,10 +1,15 @@
 """Every format fsre persists, with its version, in one table.
 
 Trained models, the model cache key, LLM answers and the example sentences' mentions each
-carry the version of the format they were written in. Whoever reads one calls `is_current`:
-an entry of another version is ignored (and rebuilt by its owner) with one line saying so,
-instead of a traceback or, worse, a silently wrong result. Bump a version here when a
-format's meaning changes; nothing else needs to know.
+carry the version of the format they were written in, in one of two ways:
+
+* inside the entry (a model folder's `fsre.json` "format", the LLM cache's SQLite
+  `user_version`): whoever reads one calls `is_current`, and an entry of another version is
+  ignored and rebuilt with one line saying so, instead of a traceback or a wrong result;
+* inside a cache key (the model cache key, the mention cache's file name): an entry of another
+  version is never looked up at all, so it is simply rebuilt under its new key.
+
+Bump a version here when a format's meaning changes; nothing else needs to know.
 """
 
 from __future__ import annotations
