@@ -70,7 +70,7 @@ def check_sources(sources: Sequence[str], files_from: str | None = None) -> None
 
 
 def preflight(sources: Sequence[str], recognizer, *, input_format: str = "auto", output: Path | None = None,
-              resume: bool = False) -> None:
+              resume: bool = False, stdin: TextIO | None = None) -> None:
     """Fail now, before any model is trained or loaded, on what would fail later: an output that
     cannot be written, a cache folder that cannot be, and, for a run over plain text, a missing
     NER model (JSONL may carry its own entities)."""
@@ -85,9 +85,28 @@ def preflight(sources: Sequence[str], recognizer, *, input_format: str = "auto",
     if output is not None:
         check_output_path(output, resume=resume)
     check_cache_root()
-    plain_text = any(s != "-" and source_format(s, input_format) == "text" for s in sources)
+    files = [s for s in sources if s != "-"]
+    present = [s for s in files if Path(s).exists()]
+    if files and not present and "-" not in sources:  # nothing to read: say so, not what reading would need
+        raise UsageError(f"no such file: {files[0]}" + (f" (and {len(files) - 1} more)" if len(files) > 1 else ""))
+    plain_text = any(source_format(s, input_format) == "text" for s in present)
+    if "-" in sources and not plain_text and recognizer.entities == "auto" and not recognizer.ner_installed():
+        # only then is it worth waiting for stdin's first byte: plain text would fail after training
+        plain_text = stdin_format(input_format, stdin) == "text"
     if recognizer.entities == "stanza" or (recognizer.entities == "auto" and plain_text):
         recognizer.preload()
+
+
+def stdin_format(input_format: str, stdin: TextIO | None = None) -> str:
+    """jsonl or text for stdin: the option, or under auto what its first character says (peeked,
+    not read, so the run still gets every byte; waits for the first input to arrive)."""
+    if input_format != "auto":
+        return input_format
+    buffer = getattr(stdin or sys.stdin, "buffer", None)
+    if buffer is None or not hasattr(buffer, "peek"):
+        return "unknown"
+    head = buffer.peek(4)[:4].removeprefix(b"\xef\xbb\xbf").lstrip()
+    return "jsonl" if head[:1] == b"{" else "text" if head else "unknown"
 
 
 def run(

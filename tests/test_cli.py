@@ -203,7 +203,7 @@ def test_ctrl_c_exits_130_keeps_finished_documents_and_resume_continues(workdir:
     args = [sys.executable, "-m", "fsre_cli", "extract", "-", "--schema", str(workdir / "s.yaml"),
             "--method", "prototype", "--min-score", "0", "-o", str(out)]
     env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1"}
-    docs = [json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(400)]
+    docs = [json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(2000)]  # several 2048-pair flushes
     # a background job's children inherit an ignored SIGINT, and Python then never raises KeyboardInterrupt:
     # give the child the default disposition, as a terminal would
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,

@@ -237,3 +237,16 @@ def test_best_threshold_f1_sweeps_score_groups() -> None:
     assert best_threshold_f1([*ranked, scored("E", "r2", 0.6)], gold) == (pytest.approx(0.5), 0.9)
     assert best_threshold_f1([scored("D", "r1", 0.5)], gold) == (0.0, None)
     assert best_threshold_f1([], gold) == (0.0, None)
+
+
+def test_eval_refuses_files_that_share_no_document_and_counts_those_that_do(tmp_path: Path) -> None:
+    record = {"relation": "r", "head": {"start": 0, "end": 1, "text": "a"}, "tail": {"start": 2, "end": 3, "text": "b"}}
+    pred, gold = tmp_path / "pred.jsonl", tmp_path / "gold.jsonl"
+    pred.write_text(json.dumps({**record, "doc": "notes.txt"}) + "\n")
+    gold.write_text(json.dumps({**record, "doc": "org-people-1"}) + "\n")
+    res = CliRunner().invoke(_app(), ["eval", str(pred), str(gold)])
+    assert res.exit_code == 2 and "no document of" in res.output and "'notes.txt'" in res.output
+    pred.write_text(json.dumps({**record, "doc": "org-people-1"}) + "\n" + json.dumps({**record, "doc": "x"}) + "\n")
+    res = CliRunner().invoke(_app(), ["eval", str(pred), str(gold), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["micro"]["tp"] == 1
+    assert "2 predicted, 1 gold, 1 in both" in res.stderr and "1 predicted document(s) are not in" in res.stderr

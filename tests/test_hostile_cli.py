@@ -173,3 +173,32 @@ def test_the_cli_batch_limit_is_the_scorers() -> None:
     from fsre_cli.tkre.config import MAX_SCORING_ROWS
 
     assert MAX_BATCH == MAX_SCORING_ROWS
+
+
+def test_a_missing_text_file_says_no_such_file_not_what_reading_it_would_need(schema_file: Path,
+                                                                             tmp_path: Path) -> None:
+    out = fsre("extract", str(tmp_path / "note.txt"), "--schema", str(schema_file),
+               "--stanza-dir", str(tmp_path / "no-models"))
+    assert out.returncode == 2 and "no such file" in out.stderr and "Stanza" not in out.stderr
+
+
+def test_missing_ner_models_say_the_offline_way_before_any_training(schema_file: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "note.txt"
+    doc.write_text("Alice Smith works for Acme Corp.")
+    out = fsre("extract", "-", "--schema", str(schema_file), "--stanza-dir", str(tmp_path / "no-models"),
+               "--format", "text", stdin=doc.read_text(), env={"FSRE_CACHE_DIR": str(tmp_path / "cache")})
+    assert out.returncode == 2 and "--entities given" in out.stderr and "training" not in out.stderr
+
+
+def test_cascade_checks_its_llm_endpoint_before_training(schema_file: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(DOC) + "\n")
+    out = fsre("extract", str(path), "--schema", str(schema_file), "--method", "cascade",
+               env={"FSRE_CACHE_DIR": str(tmp_path / "cache"), "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                    "FSRE_LLM_MAX_RETRIES": "0"})
+    assert out.returncode == 3 and "training" not in out.stderr and "Traceback" not in out.stderr, out.stderr

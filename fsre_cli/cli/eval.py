@@ -12,11 +12,31 @@ from rich.console import Console
 from rich.table import Table
 
 from fsre_cli.cli.common import command
+from fsre_cli.console import Log
+from fsre_cli.errors import UsageError
 from fsre_cli.evaluation import EvalReport, load_triples, score_triples
 
 
-@command
+def check_documents(predicted: list[dict], expected: list[dict], pred: Path, gold: Path, log: Log) -> None:
+    """Say how many documents the two files share; refuse when they share none, because every
+    score would then be 0 for a reason that has nothing to do with the triples (a text file's
+    path against a JSONL `id`, say)."""
+    pred_docs = list(dict.fromkeys(str(r.get("doc")) for r in predicted))
+    gold_docs = list(dict.fromkeys(str(r.get("doc")) for r in expected))
+    both = set(pred_docs) & set(gold_docs)
+    if pred_docs and gold_docs and not both:
+        raise UsageError(f"no document of {pred} is in {gold}: predicted {pred_docs[0]!r}"
+                         f"{f' and {len(pred_docs) - 1} more' if len(pred_docs) > 1 else ''}, gold "
+                         f"{gold_docs[0]!r}{f' and {len(gold_docs) - 1} more' if len(gold_docs) > 1 else ''}; "
+                         "`doc` must match (the file path for text inputs, the `id` for JSONL)")
+    log.info(f"documents: {len(pred_docs)} predicted, {len(gold_docs)} gold, {len(both)} in both")
+    missing = [d for d in pred_docs if d not in both]
+    if missing:
+        log.warn(f"{len(missing)} predicted document(s) are not in {gold} (e.g. {missing[0]!r}): "
+                 "all their triples count as wrong")
 
+
+@command
 def eval_command(
     pred: Annotated[Path, typer.Argument(metavar="PRED.jsonl", help="Predicted triples, JSONL in the `fsre extract` output shape ('-' = stdin).")],
     gold: Annotated[Path, typer.Argument(metavar="GOLD.jsonl", help="Gold triples, JSONL with doc, relation, head.start/end, tail.start/end.")],
@@ -37,11 +57,11 @@ def eval_command(
       fsre eval pred.jsonl gold.jsonl --relaxed --json | jq .micro.f1
     """
     if str(pred) == "-" and str(gold) == "-":
-        from fsre_cli.errors import UsageError
-
         raise UsageError("only one of PRED and GOLD can be '-' (stdin)")
     mode = "relaxed" if relaxed else "exact"
-    report = score_triples(load_triples(pred, mode), load_triples(gold, mode), mode=mode)
+    predicted, expected = load_triples(pred, mode), load_triples(gold, mode)
+    check_documents(predicted, expected, pred, gold, Log())
+    report = score_triples(predicted, expected, mode=mode)
     if json_out:
         typer.echo(report.to_json())
     else:

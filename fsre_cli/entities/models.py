@@ -54,7 +54,8 @@ def missing_models_message(lang: str, directory: str, detail: str, explicit_dir:
     return (
         f"Stanza models for language '{lang}' are not installed ({detail}): run "
         f"`fsre models download --lang {lang}{_dir_option(explicit_dir)}`, or point --stanza-dir DIR "
-        f"(or {ENV_STANZA_DIR}) at a directory that has them."
+        f"(or {ENV_STANZA_DIR}) at a directory that has them. Offline, give the entities yourself: JSONL "
+        "documents with `entities` and --entities given need no NER model."
     )
 
 

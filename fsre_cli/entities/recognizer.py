@@ -189,6 +189,10 @@ class EntityRecognizer:
             return False
         return True
 
+    def ner_installed(self) -> bool:
+        """Whether the NER model's files are on disk (cheap: nothing is loaded)."""
+        return ner_model_files(self.ner_model_path, self.lang, self.stanza_dir) is not None
+
     def given_problem(self, doc: Document) -> str | None:
         """Why this document's given entities cannot be used (`given_entity_problem`), or why a
         document without any cannot be processed (entities=given), or None, so a caller can skip

@@ -96,6 +96,7 @@ def build(schema, sidecar, options: ScorerOptions) -> CascadeScorer:
     if not 0 < options.cascade_route <= 1:
         raise UsageError(f"--cascade-route must be in (0, 1], not {options.cascade_route}")
     qa = qa4re.build(schema, sidecar, options)
+    qa.client.list_models()  # an endpoint that cannot answer fails now, not after the encoder trains
     cascade = CascadeScorer(tkre.build(schema, sidecar, options), qa, band=band, route_fraction=options.cascade_route)
     if options.log:
         options.log.info(f"cascade: encoder scores in [{cascade.band[0]:.3f}, {cascade.band[1]:.3f}] go to the LLM "
