@@ -32,7 +32,6 @@ A full run (64 cases) takes about 5 minutes on 2 shared CPU cores (5.2 min at lo
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import math
 import os
@@ -41,7 +40,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fake_llm_server import http_server, openai_like, silent_server  # noqa: E402
 from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,92 +285,15 @@ def whole_lines(data: bytes) -> bool:
 
 
 # --------------------------------------------------------------------------- local endpoints
+# the tests' tiny endpoints (tests/fake_llm_server.py): the same servers the fault tests use
 
-MODELS = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model", "created": 0,
-                                                  "owned_by": "hostile"}]}).encode()
 HTML = b"<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>hello</body></html>"
+unusable = openai_like("I am sorry, I cannot help with that.")  # every answer a refusal: no usable example
 
 
-def chat_completion(content: str) -> bytes:
-    return json.dumps({
-        "id": "c1", "object": "chat.completion", "created": 0, "model": "fake",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }).encode()
-
-
-def unusable(path: str) -> tuple[int, str, bytes]:
-    """An OpenAI-compatible endpoint whose every answer is a refusal: no usable example."""
-    if path.endswith("/models"):
-        return 200, "application/json", MODELS
-    if path.endswith("/chat/completions"):
-        return 200, "application/json", chat_completion("I am sorry, I cannot help with that.")
-    return 404, "application/json", b'{"error": {"message": "not found"}}'
-
-
-def html_page(path: str) -> tuple[int, str, bytes]:
+def html_page(method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
     """A web server where an API should be: status 200, text/html, everywhere."""
     return 200, "text/html", HTML
-
-
-@contextmanager
-def http_server(respond: Callable[[str], tuple[int, str, bytes]]) -> Iterator[str]:
-    """Serve `respond` on 127.0.0.1; yields the base URL ending in /v1."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            if length:
-                self.rfile.read(length)
-            status, ctype, data = respond(self.path)
-            self.send_response(status)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
-def silent_server() -> Iterator[str]:
-    """Accept TCP connections on 127.0.0.1 and never send a byte; yields the base URL."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    listener.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in held:
-            conn.close()
-        listener.close()
 
 
 # --------------------------------------------------------------------------- the cases
@@ -596,7 +520,7 @@ def synth_unusable(ctx: Context) -> Result:
     schema.write_text(SCHEMA)
     side = folder / "hostile.synth.jsonl"
     side.write_text(REVIEWED)
-    with http_server(unusable) as url:
+    with http_server(unusable) as (url, _):
         run = ctx.fsre("synth", str(schema), "--per-relation", "1", "--no-explanations",
                        env={"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "x"}, timeout=60)
     after = side.read_text() if side.exists() else ""
@@ -940,7 +864,7 @@ for _kind in TAMPERS:
 @case("LLM endpoint answers HTML with 200 (qa4re)", "11")
 def html_qa4re(ctx: Context) -> Result:
     path = jsonl(ctx.folder("html-qa4re") / "docs.jsonl", [DOC])
-    with http_server(html_page) as url:
+    with http_server(html_page) as (url, _):
         run = ctx.fsre("extract", str(path), "--schema", str(ctx.schema), "--method", "qa4re", "--entities", "given",
                        env={"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "x"}, timeout=60)
     return judge(run, len(run.lines), {"quotes the page": "html" in run.stderr.lower()}, expect=3)
@@ -951,7 +875,7 @@ def html_synth(ctx: Context) -> Result:
     folder = ctx.folder("html-synth")
     schema = folder / "hostile.yaml"
     schema.write_text(SCHEMA)
-    with http_server(html_page) as url:
+    with http_server(html_page) as (url, _):
         run = ctx.fsre("synth", str(schema), "--per-relation", "1", "--no-explanations",
                        env={"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "x"}, timeout=60)
     return judge(run, None, {"quotes the page": "html" in run.stderr.lower(),
