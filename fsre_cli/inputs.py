@@ -455,7 +455,7 @@ def parse_jsonl_document(line: str, default_id: str) -> Document:
     try:
         rec = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(f"invalid JSON ({exc.msg}, column {exc.colno})") from None
     except RecursionError:
         raise ValueError("invalid JSON (nested too deeply)") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits

@@ -34,6 +34,7 @@ class ExtractStats:
     mentions: int = 0
     candidates: int = 0
     triples: int = 0
+    already_done: int = 0  # documents an earlier run finished (--resume), skipped
     per_document: dict[str, int] = field(default_factory=dict)  # candidates per document
 
 
@@ -58,7 +59,8 @@ class RunResult:
             routed = self.scorer["sent_to_llm"]
             share = f" ({routed / s.candidates:.0%})" if s.candidates else ""
             extra = f", {routed} sent to the LLM{share}"
-        return (f"{s.documents} documents, {s.sentences} sentences, {s.mentions} mentions, "
+        done = f" (and {s.already_done} finished by an earlier run, skipped)" if s.already_done else ""
+        return (f"{s.documents} documents{done}, {s.sentences} sentences, {s.mentions} mentions, "
                 f"{s.candidates} candidate pairs{extra}, {s.triples} triples ({self.method})")
 
 
@@ -141,8 +143,14 @@ def run(
             report.skip(where, problem.removeprefix(where + ": "), log.warn)
         return problem is None
 
+    def todo(doc: Document) -> bool:
+        if writer.is_done(doc.id):
+            stats.already_done += doc.offset == 0  # counted once, at its first chunk
+            return False
+        return usable(doc)
+
     docs = (d for d in read_documents(sources, report, warn=log.warn, input_format=input_format, stdin=feed)
-            if not writer.is_done(d.id) and usable(d))
+            if todo(d))
     sentences = recognizer.process(docs, flush_when=feed.paused if feed else None)
     flush_when = (lambda: recognizer.holding == 0 and feed.paused()) if feed else None
     try:

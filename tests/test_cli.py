@@ -223,7 +223,8 @@ def test_ctrl_c_exits_130_keeps_finished_documents_and_resume_continues(workdir:
     resumed = fsre("extract", "-", "--schema", str(workdir / "s.yaml"), "--method", "prototype", "--min-score", "0",
                    "-o", str(out), "--resume", stdin="".join(docs))
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{len(docs) - len(finished)} documents" in resumed.stderr  # finished documents are not redone
+    assert f"{len(docs) - len(finished)} documents (and {len(finished)} finished by an earlier run, skipped)" \
+        in resumed.stderr  # finished documents are not redone, and the summary says so
     assert {json.loads(line)["doc"] for line in out.read_text().splitlines()} == {f"d{i}" for i in range(len(docs))}
 
 

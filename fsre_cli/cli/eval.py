@@ -52,9 +52,11 @@ def eval_command(
 
     Examples:
 
-      fsre extract docs.jsonl --schema s.yaml > pred.jsonl
-      fsre eval pred.jsonl gold.jsonl
-      fsre eval pred.jsonl gold.jsonl --relaxed --json | jq .micro.f1
+    `fsre extract docs.jsonl --schema s.yaml > pred.jsonl`
+
+    `fsre eval pred.jsonl gold.jsonl`
+
+    `fsre eval pred.jsonl gold.jsonl --relaxed --json | jq .micro.f1`
     """
     if str(pred) == "-" and str(gold) == "-":
         raise UsageError("only one of PRED and GOLD can be '-' (stdin)")

@@ -10,7 +10,8 @@ from fsre_cli.cli.common import command
 from fsre_cli.cli.options import StanzaDirOpt
 from fsre_cli.console import Log
 
-models_app = typer.Typer(help="Manage the Stanza models used for entity recognition.", no_args_is_help=True)
+models_app = typer.Typer(help="Manage the Stanza models used for entity recognition.\n\n"
+                         "Example: `fsre models download --lang en`", no_args_is_help=True)
 
 
 @models_app.command("download")

@@ -52,8 +52,9 @@ app.command("synth")(synth_command)
 app.command("eval")(eval_command)
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
-app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.")
-app.add_typer(bench_app, name="bench", help="Reproducible benchmark runs on FewRel, CrossRE, Re-DocRED.")
+app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.\n\nExample: `fsre llm serve --port 8080`")
+app.add_typer(bench_app, name="bench", help="Reproducible benchmark runs on FewRel, CrossRE, Re-DocRED.\n\n"
+              "Example: `fsre bench crossre --domains ai --k 8 --methods prototype --seeds 0`")
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ from fsre_cli.cli.options import QuietOpt
 from fsre_cli.console import Log
 from fsre_cli.errors import SchemaError
 
-schema_app = typer.Typer(help="Validate and inspect schema files.", no_args_is_help=True)
+schema_app = typer.Typer(help="Validate and inspect schema files.\n\nExample: `fsre schema check schemas/*.yaml`",
+                         no_args_is_help=True)
 
 
 @schema_app.command("check")

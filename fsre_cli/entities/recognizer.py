@@ -184,7 +184,7 @@ class EntityRecognizer:
             if self.entities == "given":
                 raise UsageError(
                     f"document {doc.id!r} has no `entities`, but entities=given requires every document "
-                    "to carry its own (use entities=auto to let Stanza find them)"
+                    "to carry its own (use --entities auto to let Stanza find them)"
                 )
             return False
         return True
