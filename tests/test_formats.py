@@ -85,3 +85,18 @@ def test_an_llm_cache_under_a_file_is_a_usage_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(UsageError, match="FSRE_CACHE_DIR"):
         LLMCache(blocker / "llm.sqlite")
+
+
+def test_training_under_a_new_key_names_the_earlier_model_of_the_same_schema(tmp_path: Path, monkeypatch) -> None:
+    from fsre_cli.tkre.config import TrainConfig
+    from fsre_cli.tkre.store import cached_dir_for, earlier_models
+
+    monkeypatch.setenv("FSRE_CACHE_DIR", str(tmp_path))
+    directory = cached_dir_for(SCHEMA, None, TrainConfig(), "cpu")
+    old = directory.parent / "an-older-key"
+    old.mkdir(parents=True)
+    (old / "fsre.json").write_text(json.dumps({"format": 1, "schema": {"hash": SCHEMA.content_hash()}}))
+    other = directory.parent / "another-schema"
+    other.mkdir()
+    (other / "fsre.json").write_text(json.dumps({"format": 1, "schema": {"hash": "something else"}}))
+    assert earlier_models(SCHEMA, directory) == [old]

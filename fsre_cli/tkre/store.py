@@ -35,6 +35,24 @@ def load_cached(directory: Path, device: str, log=None) -> Artifact | None:
     return load_artifact(directory, device)
 
 
+def earlier_models(schema: Schema, directory: Path) -> list[Path]:
+    """Cached models of the same schema content under other keys (newest first): what a user
+    may expect to be reused when a new key (an upgrade, a changed setting) means training."""
+    import json
+
+    found = []
+    for meta_path in directory.parent.glob("*/fsre.json"):
+        if meta_path.parent == directory:
+            continue
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and (meta.get("schema") or {}).get("hash") == schema.content_hash():
+            found.append(meta_path.parent)
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
 def ensure_model(
     schema: Schema,
     sidecar: Sidecar | None,
@@ -65,6 +83,10 @@ def ensure_model(
         return cached, str(directory)
     if not train_if_missing:
         raise UsageError(f"no trained model for schema {schema.name!r}; run: fsre train {schema.path or 'SCHEMA'}")
+    earlier = earlier_models(schema, directory)
+    if earlier and log:
+        log.info(f"the cached model {earlier[0]} for this schema was trained with other settings or by an earlier "
+                 "fsre (a different cache key); training one for these")
     result = train_with_progress(schema, sidecar, config.for_device(device), device=device, mentions=mentions,
                                  log=log)
     if not save:
