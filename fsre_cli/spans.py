@@ -32,9 +32,6 @@ class Span:
         """The same span with offsets moved by `offset` (a chunk's mention in document offsets)."""
         return self if offset == 0 else replace(self, start=self.start + offset, end=self.end + offset)
 
-    def retyped(self, type: str) -> "Span":
-        return self if type == self.type else replace(self, type=type)
-
     def to_record(self) -> dict[str, Any]:
         """The sidecar's and the mention cache's JSON shape."""
         return {"text": self.text, "start": self.start, "end": self.end, "type": self.type}
