@@ -297,3 +297,29 @@ def test_readme_command_reference_matches_the_commands() -> None:
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert current_section(readme) == render(), "run: python -m fsre_cli.cli.reference --write README.md"
+
+
+def test_every_help_has_an_example_and_readable_value_names() -> None:
+    """Typer >= 0.25 prints Python annotations (`<bool>`, `<list[str]>`) as value names; fsre's
+    help shows what a user types (TEXT, INTEGER, PATH, nothing for a flag) on every command and group."""
+    import re
+
+    import typer
+    from typer.testing import CliRunner
+
+    from fsre_cli.cli.reference import _commands
+    from fsre_cli.cli.root import app
+
+    root = typer.main.get_command(app)
+    paths = [p for p, _ in _commands(root, "fsre")]
+    groups = sorted({" ".join(p.split()[:2]) for p in paths if len(p.split()) > 2})
+    assert "fsre bench" in groups and "fsre extract" in paths
+    runner = CliRunner()
+    for path in ["fsre"] + groups + paths:
+        out = runner.invoke(app, path.split()[1:] + ["--help"], env={"COLUMNS": "120"})
+        assert out.exit_code == 0, (path, out.output)
+        assert "Example" in out.output, path
+        assert not re.search(r"<(bool|str|int|float|path|list)", out.output), (path, out.output)
+    extract_help = runner.invoke(app, ["extract", "--help"], env={"COLUMNS": "120"}).output
+    assert re.search(r"--resume\s+With --output", extract_help)  # a flag shows no value name
+    assert re.search(r"--min-score\s+FLOAT", extract_help) and re.search(r"--schema\s+-s\s+PATH", extract_help)

@@ -16,6 +16,7 @@ from fsre_cli.cli.bench import bench_app
 from fsre_cli.cli.common import quiet_stdout, report_error, report_interrupt
 from fsre_cli.cli.eval import eval_command
 from fsre_cli.cli.extract import extract_command
+from fsre_cli.cli.help_format import FsreGroup
 from fsre_cli.cli.llm import llm_app, synth_command
 from fsre_cli.cli.models import models_app
 from fsre_cli.cli.schema import schema_app
@@ -24,6 +25,7 @@ from fsre_cli.errors import FsreError
 
 app = typer.Typer(
     name="fsre",
+    cls=FsreGroup,
     help="Mine relation triples from documents with a few examples per relation.\n\n"
     "Example: fsre extract notes.txt --schema schemas/org-people.yaml > triples.jsonl",
     no_args_is_help=True,
