@@ -364,3 +364,61 @@ def episode_accuracy(
     if len(predictions) != len(golds):
         raise ValueError(f"{len(predictions)} prediction lists for {len(golds)} episodes")
     return summarize([accuracy(p, g) for p, g in zip(predictions, golds)])
+
+
+# --------------------------------------------------------------------------- what scores mean
+@dataclass(frozen=True)
+class Reliability:
+    """Expected calibration error and the reliability table of triple scores: per score bin,
+    how many triples fell in it, their mean score and the share that were right."""
+
+    ece: float
+    bins: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ece": round(self.ece, 6), "bins": self.bins}
+
+
+def reliability(scored: Iterable[tuple[float, bool]], edges: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                                                                                  0.7, 0.8, 0.9, 1.0)) -> Reliability:
+    """ECE (bins weighted by their share of triples) of `(score, right)` pairs: a score of 0.9
+    means something when 90% of the triples scored near it are right."""
+    items = list(scored)
+    bins: list[dict[str, Any]] = []
+    ece = 0.0
+    for lo, hi in zip(edges, edges[1:]):
+        inside = [(s, c) for s, c in items if lo <= s < hi or (hi == edges[-1] and s == hi)]
+        if not inside:
+            continue
+        mean = statistics.fmean(s for s, _ in inside)
+        right = sum(1 for _, c in inside if c) / len(inside)
+        ece += len(inside) / len(items) * abs(mean - right)
+        bins.append({"from": lo, "to": hi, "triples": len(inside), "mean_score": round(mean, 4),
+                     "right": round(right, 4)})
+    return Reliability(ece, bins)
+
+
+ERROR_KINDS = ("reversed", "wrong relation", "nota as relation", "missed")
+
+
+def error_kinds(pred: Iterable[dict[str, Any]], gold: Iterable[dict[str, Any]], mode: Mode = "exact") -> dict[str, int]:
+    """The wrong triples by kind: `reversed` (the gold holds the same relation the other way
+    round), `wrong relation` (the pair holds another gold relation, in either direction), `nota
+    as relation` (the pair holds none), and `missed` gold triples."""
+    pk, *_ = _keys(pred, mode, "predicted")
+    gk, *_ = _keys(gold, mode, "gold")
+    by_pair: dict[tuple, set[str]] = defaultdict(set)
+    for k in gk:
+        by_pair[k.pair].add(k.relation)
+    out = dict.fromkeys(ERROR_KINDS, 0)
+    for k in pk - gk:
+        doc, head, tail = k.pair
+        backwards = by_pair.get((doc, tail, head), set())
+        if k.relation in backwards:
+            out["reversed"] += 1
+        elif by_pair.get(k.pair) or backwards:
+            out["wrong relation"] += 1
+        else:
+            out["nota as relation"] += 1
+    out["missed"] = len(gk - pk)
+    return out

@@ -28,8 +28,9 @@ class Format:
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("model", 1, "trained model"),
     # 2: thresholds calibrated on held-out scores, not a 0.05 grid; 3: held-out pairs scored in
-    # fixed-shape tiles, as extraction scores them (a threshold set on the scores it will meet)
-    Format("model-key", 3, "model cache key"),
+    # fixed-shape tiles, as extraction scores them (a threshold set on the scores it will meet);
+    # 4: every example's reversed pair is a NOTA negative, besides the sampled in-sentence ones
+    Format("model-key", 4, "model cache key"),
     Format("llm-cache", 1, "LLM answer cache"),
     Format("mentions", 1, "cached example-sentence mentions"),
 )}

@@ -47,6 +47,16 @@ class ExampleSpec(BaseModel):
     text: str
     head: str | MentionSpec
     tail: str | MentionSpec
+    entities: list[MentionSpec] | None = None  # the sentence's other entities: their unlabelled pairs are NOTA
+
+
+class NegativeSpec(BaseModel):
+    """A sentence whose head and tail do *not* hold the relation it is listed under."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    head: str | MentionSpec
+    tail: str | MentionSpec
 
 
 def _as_list(value: Any) -> Any:
@@ -60,6 +70,7 @@ class RelationSpec(BaseModel):
     tail: list[str]
     template: str | None = None
     examples: list[ExampleSpec] = Field(default_factory=list)
+    negatives: list[NegativeSpec] = Field(default_factory=list)
 
     _norm_types = field_validator("head", "tail", mode="before")(_as_list)
 
@@ -83,11 +94,14 @@ class SchemaSpec(BaseModel):
 class Example:
     """One labelled sentence: real (from the schema) or synthetic (from the sidecar)."""
 
-    relation: str
+    relation: str  # for a negative: the relation its pair does *not* hold
     text: str
     head: Span
     tail: Span
     source: str = "schema"
+    # The sentence's other entities, when the schema lists them (None: not listed; NER or a
+    # guess then finds the NOTA pairs). Every unlabelled pair among head, tail and these is NOTA.
+    entities: tuple[Span, ...] | None = None
 
 
 @dataclass
@@ -98,6 +112,7 @@ class Relation:
     tail_types: tuple[str, ...]
     template: str | None
     examples: list[Example] = field(default_factory=list)
+    negatives: list[Example] = field(default_factory=list)  # pairs that do not hold this relation
 
     def statement(self, head: str, tail: str) -> str:
         """The QA4RE option text: the template filled with the two mentions."""
@@ -132,6 +147,22 @@ class Schema:
     @property
     def examples(self) -> list[Example]:
         return [e for r in self.relations.values() for e in r.examples]
+
+    @property
+    def negatives(self) -> list[Example]:
+        """Every relation's `negatives:` (each `Example.relation` names the relation it does not hold)."""
+        return [e for r in self.relations.values() for e in r.negatives]
+
+    def nota_advice(self) -> list[str]:
+        """Relations whose examples tell training nothing about NOTA: no `negatives:`, and no
+        example lists its sentence's other `entities:` (training then guesses them with NER)."""
+        bare = [name for name, r in self.relations.items()
+                if r.examples and not r.negatives and not any(e.entities for e in r.examples)]
+        if not bare:
+            return []
+        return [f"{len(bare)} of {len(self.relations)} relations have no negatives and no example lists its "
+                f"sentence's other entities ({', '.join(bare)}): training then guesses the pairs that hold no "
+                "relation from NER; add `negatives:` or `entities:` (README, Schema format)"]
 
     def type_for_label(self, label: str) -> str | None:
         """The schema type an NER label maps to (labels may also be schema type names)."""
@@ -179,10 +210,9 @@ class Schema:
                     "head": list(r.head_types),
                     "tail": list(r.tail_types),
                     "template": r.template,
-                    "examples": [
-                        {"text": e.text, "head": e.head.to_record(), "tail": e.tail.to_record()}
-                        for e in r.examples
-                    ],
+                    "examples": [_example_record(e) for e in r.examples],
+                    # only when present, so schemas without them keep their hash (and cached models)
+                    **({"negatives": [_example_record(e) for e in r.negatives]} if r.negatives else {}),
                 }
                 for name, r in self.relations.items()
             },
@@ -191,6 +221,13 @@ class Schema:
     def content_hash(self) -> str:
         data = json.dumps(self.canonical(), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _example_record(e: Example) -> dict[str, Any]:
+    record: dict[str, Any] = {"text": e.text, "head": e.head.to_record(), "tail": e.tail.to_record()}
+    if e.entities is not None:
+        record["entities"] = [m.to_record() for m in e.entities]
+    return record
 
 
 # --------------------------------------------------------------------------- YAML with line numbers
@@ -426,7 +463,28 @@ def _resolve(spec: SchemaSpec, report, warn) -> Schema:
                 if key in seen_texts:
                     warn(loc, "duplicate of an earlier example")
                 seen_texts.add(key)
-                rel.examples.append(Example(name, ex.text, head, tail))
+                entities = None
+                if ex.entities is not None:
+                    entities = _resolve_entities(ex.text, ex.entities, (head, tail), list(known), loc, report)
+                    if entities is None:
+                        continue
+                rel.examples.append(Example(name, ex.text, head, tail, entities=entities))
+        for i, neg in enumerate(r.negatives):
+            loc = base + ("negatives", i)
+            if not neg.text.strip():
+                report(loc + ("text",), "negative text is empty")
+                continue
+            head = _resolve_mention(neg.text, neg.head, r.head, loc, "head", report)
+            tail = _resolve_mention(neg.text, neg.tail, r.tail, loc, "tail", report)
+            if head and tail:
+                if head.overlaps(tail):
+                    report(loc, f"head {head.text!r} and tail {tail.text!r} overlap")
+                    continue
+                if any((e.text, e.head.start, e.head.end, e.tail.start, e.tail.end)
+                       == (neg.text, head.start, head.end, tail.start, tail.end) for e in rel.examples):
+                    report(loc, "this pair is also an example of the relation")
+                    continue
+                rel.negatives.append(Example(name, neg.text, head, tail, source="negative"))
         relations[name] = rel
     return Schema(
         name=spec.name,
@@ -438,12 +496,39 @@ def _resolve(spec: SchemaSpec, report, warn) -> Schema:
     )
 
 
+def _resolve_entities(text: str, specs: list[MentionSpec], labelled: tuple[Span, Span], types: list[str],
+                      loc: tuple[Any, ...], report) -> tuple[Span, ...] | None:
+    """An example's `entities:`: each typed, found in the text, overlapping neither the
+    head, the tail nor another listed entity. None when any is wrong (reported)."""
+    out: list[Span] = []
+    ok = True
+    for j, spec in enumerate(specs):
+        eloc = loc + ("entities", j)
+        if spec.type is None:
+            report(eloc, f"entity {spec.text!r} needs a type (schema types: {', '.join(sorted(types))})")
+            ok = False
+            continue
+        span = _resolve_mention(text, spec, types, eloc, "entity", report)
+        if span is None:
+            ok = False
+            continue
+        clash = next((s for s in (*labelled, *out) if s.overlaps(span)), None)
+        if clash is not None:
+            what = "the head" if clash is labelled[0] else "the tail" if clash is labelled[1] else "another entity"
+            report(eloc, f"entity {span.text!r} overlaps {what} ({clash.text!r}); list only the sentence's other entities")
+            ok = False
+            continue
+        out.append(span)
+    return tuple(out) if ok else None
+
+
 def _resolve_mention(
     text: str, ref: str | MentionSpec, allowed: list[str], loc: tuple[Any, ...], slot: str, report
 ) -> Span | None:
     spec = MentionSpec(text=ref) if isinstance(ref, str) else ref
-    mloc = loc if isinstance(ref, str) else loc + (slot,)
-    report = functools.partial(report, line_loc=loc + (slot,))  # point at the head:/tail: line
+    own = slot == "entity"  # an `entities:` item: `loc` is the item itself
+    mloc = loc if isinstance(ref, str) or own else loc + (slot,)
+    report = functools.partial(report, line_loc=loc if own else loc + (slot,))  # point at the head:/tail: line
     if not spec.text.strip():
         report(mloc, f"{slot} is empty")
         return None
@@ -467,6 +552,9 @@ def _resolve_mention(
         start = text.index(spec.text)
         end = start + len(spec.text)
     if spec.type is not None:
+        if spec.type not in allowed and own:
+            report(mloc, f"unknown entity type {spec.type!r} (schema types: {', '.join(sorted(allowed))})")
+            return None
         if spec.type not in allowed:
             report(mloc, f"{slot} type {spec.type!r} is not allowed for this relation (allowed: {', '.join(allowed)})")
             return None

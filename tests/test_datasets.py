@@ -266,8 +266,16 @@ def test_kshot_schema_tiny(tmp_path):
                           templates=CROSSRE_TEMPLATES)
     assert list(schema.relations) == ["role", "compare", "physical", "usage"]
     phys = schema.relations["physical"]
-    assert len(phys.examples) == 1 and phys.head_types == ("organisation", "researcher")
-    assert phys.tail_types == ("location", "organisation")
+    # the honest protocol: a relation's types are those of its K examples, all a K-shot user knows
+    (ex,) = phys.examples
+    assert (phys.head_types, phys.tail_types) == ((ex.head.type,), (ex.tail.type,)) == (("researcher",), ("organisation",))
+    assert ex.entities is None  # head and tail only, unless the protocol lists the other entities
+    split = kshot_schema(sents, k=1, seed=0, relation_descriptions={"role": "works for", "compare": "vs"},
+                         templates=CROSSRE_TEMPLATES, types="split", example_entities=True)
+    phys = split.relations["physical"]  # the earlier protocol: types seen anywhere in the train split
+    assert phys.head_types == ("organisation", "researcher") and phys.tail_types == ("location", "organisation")
+    (ex,) = phys.examples
+    assert [m.text for m in ex.entities] == ["London"] and ex.entities[0].type == "location"
     assert schema.relations["compare"].examples == [] and schema.warnings
     assert schema.entity_types["task"] == ("task",)
     assert schema.relations["usage"].statement("A", "B") == "A uses B"

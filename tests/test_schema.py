@@ -194,3 +194,81 @@ def test_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> Non
         fh.write("'\n")
     with pytest.raises(SchemaError, match=r"big.yaml: schema file is larger than 5 MB"):
         load_schema(path)
+
+
+NOTA_SCHEMA = """\
+name: nota
+entity_types: {PERSON: [PERSON], ORG: [ORG], PLACE: [GPE]}
+relations:
+  ceo_of:
+    description: the person leads the organization
+    head: PERSON
+    tail: ORG
+    examples:
+      - text: Tim Cook, who runs Apple, met Sundar Pichai of Google in Cupertino.
+        head: Tim Cook
+        tail: Apple
+        entities:
+          - {text: Sundar Pichai, type: PERSON}
+          - {text: Google, type: ORG}
+          - {text: Cupertino, type: PLACE}
+    negatives:
+      - text: Sofia Marchetti joined from Siemens.
+        head: Sofia Marchetti
+        tail: Siemens
+"""
+
+
+def test_example_entities_and_relation_negatives_resolve() -> None:
+    schema = parse_schema(NOTA_SCHEMA, filename="n.yaml")
+    (ex,) = schema.examples
+    assert [(e.text, e.type) for e in ex.entities] == [("Sundar Pichai", "PERSON"), ("Google", "ORG"),
+                                                       ("Cupertino", "PLACE")]
+    assert ex.text[ex.entities[1].start:ex.entities[1].end] == "Google"
+    (neg,) = schema.negatives
+    assert (neg.relation, neg.head.text, neg.tail.text, neg.source) == ("ceo_of", "Sofia Marchetti", "Siemens", "negative")
+    assert neg not in schema.examples  # a negative is never a positive example
+    assert schema.nota_advice() == []
+    # both change the model, so both are in the content hash; a schema without them keeps its old hash
+    bare = NOTA_SCHEMA.split("        entities:")[0]
+    assert "negatives" not in str(parse_schema(bare).canonical()) and "entities" not in str(parse_schema(bare).canonical())
+    assert parse_schema(bare).content_hash() != schema.content_hash()
+    without_negatives = NOTA_SCHEMA.split("    negatives:")[0]
+    assert parse_schema(without_negatives).content_hash() != schema.content_hash()
+
+
+def test_a_relation_without_negatives_or_entities_gets_advice() -> None:
+    bare = parse_schema(NOTA_SCHEMA.split("        entities:")[0])
+    (advice,) = bare.nota_advice()
+    assert "1 of 1 relations" in advice and "ceo_of" in advice and "negatives:" in advice
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("{text: Google, type: ORG}", "{text: Google}", "n.yaml:14: relations.ceo_of.examples[0].entities[1]: entity 'Google' needs a type"),
+        ("{text: Google, type: ORG}", "{text: Googol, type: ORG}", 'entities[1]: entity "Googol" does not occur in text'),
+        ("{text: Google, type: ORG}", "{text: Google, type: THING}", "entities[1]: unknown entity type 'THING' (schema types: ORG, PERSON, PLACE)"),
+        ("{text: Google, type: ORG}", "{text: Apple, type: ORG}", "entities[1]: entity 'Apple' overlaps the tail ('Apple')"),
+        ("{text: Cupertino, type: PLACE}", "{text: Cupertino, type: PLACE}\n          - {text: Pichai, type: PERSON}",
+         "entities[3]: entity 'Pichai' overlaps another entity ('Sundar Pichai')"),
+        ("{text: Google, type: ORG}", "{text: Google, type: ORG, colour: red}", "entities[1].colour: unknown field"),
+        ("tail: Siemens", "tail: Sofia", "relations.ceo_of.negatives[0]: head 'Sofia Marchetti' and tail 'Sofia' overlap"),
+        ("tail: Siemens", "tail: Siemens\n        entities: []", "negatives[0].entities: unknown field"),
+    ],
+)
+def test_nota_fields_errors(old: str, new: str, expected: str) -> None:
+    text = NOTA_SCHEMA.replace(old, new, 1)
+    with pytest.raises(SchemaError) as info:
+        parse_schema(text, filename="n.yaml")
+    assert any(expected in p for p in info.value.problems), info.value.problems
+
+
+def test_a_negative_that_is_also_an_example_is_refused() -> None:
+    text = NOTA_SCHEMA.replace("      - text: Sofia Marchetti joined from Siemens.\n        head: Sofia Marchetti\n"
+                               "        tail: Siemens\n",
+                               "      - text: Tim Cook, who runs Apple, met Sundar Pichai of Google in Cupertino.\n"
+                               "        head: Tim Cook\n        tail: Apple\n")
+    with pytest.raises(SchemaError) as info:
+        parse_schema(text, filename="n.yaml")
+    assert any("negatives[0]: this pair is also an example of the relation" in p for p in info.value.problems)

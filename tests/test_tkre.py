@@ -303,3 +303,88 @@ def test_known_mentions_never_turn_a_labelled_pair_into_nota(toy_schema) -> None
                              i.pair.tail_start, i.pair.tail_end, i.pair.tail_type) for i in instances}
     fp = resolve_encoder(None).fingerprint
     assert cache_key(toy_schema, None, TrainConfig(), fp) != cache_key(toy_schema, None, TrainConfig(), fp, mentions)
+
+
+NOTA_TOY = TOY + """\
+  ceo_of:
+    description: the person leads the organization
+    head: PERSON
+    tail: ORG
+    examples:
+      - text: Tim Cook, who runs Apple, met Sundar Pichai of Google in Cupertino.
+        head: Tim Cook
+        tail: Apple
+        entities:
+          - {text: Sundar Pichai, type: PERSON}
+          - {text: Google, type: ORG}
+          - {text: Cupertino, type: PLACE}
+    negatives:
+      - text: Sofia Marchetti joined from Siemens.
+        head: Sofia Marchetti
+        tail: Siemens
+"""
+
+
+def _named(instance) -> tuple[str, str]:
+    p = instance.pair
+    return p.text[p.head_start:p.head_end], p.text[p.tail_start:p.tail_end]
+
+
+def test_schema_entities_make_every_unlabelled_pair_nota() -> None:
+    from fsre_cli.tkre.data import relation_negatives
+
+    schema = parse_schema(NOTA_TOY)
+    (ex,) = schema.relations["ceo_of"].examples
+    instances = [i for i in build_instances([ex], schema, negatives_per_example=None) if i.pair.text == ex.text]
+    real = {"Tim Cook": "PERSON", "Sundar Pichai": "PERSON", "Apple": "ORG", "Google": "ORG", "Cupertino": "PLACE"}
+    negatives = {_named(i) for i in instances if i.label is None  # (not the re-typed context-swap negative)
+                 and (i.pair.head_type, i.pair.tail_type) == (real[_named(i)[0]], real[_named(i)[1]])}
+    # every ordered PERSON/ORG, ORG/PERSON and PERSON/PLACE pair among the four, except the labelled one
+    expected = {("Tim Cook", "Google"), ("Sundar Pichai", "Apple"), ("Sundar Pichai", "Google"),
+                ("Apple", "Tim Cook"), ("Apple", "Sundar Pichai"), ("Google", "Tim Cook"), ("Google", "Sundar Pichai"),
+                ("Tim Cook", "Cupertino"), ("Sundar Pichai", "Cupertino")}
+    assert expected <= negatives and ("Tim Cook", "Apple") not in negatives
+    typed = {(_named(i), i.pair.head_type, i.pair.tail_type) for i in instances if i.label is None}
+    assert (("Sundar Pichai", "Google"), "PERSON", "ORG") in typed  # the schema's types, not guessed ones
+    # the reversed pair is kept even when no other in-sentence negative is
+    few = [i for i in build_instances([ex], schema, negatives_per_example=0) if i.label is None]
+    assert ("Apple", "Tim Cook") in {_named(i) for i in few}
+    (neg,) = relation_negatives(schema.negatives)
+    assert neg.label is None and neg.not_relation == "ceo_of" and _named(neg) == ("Sofia Marchetti", "Siemens")
+
+
+def test_a_negative_lowers_only_the_relation_it_denies() -> None:
+    from fsre_cli.tkre.train import pair_loss
+
+    logits = torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]], requires_grad=True)
+    labels, excluded = torch.tensor([0, 1]), torch.tensor([2, -1])
+    loss = pair_loss(logits, labels, excluded)
+    p = torch.softmax(logits.detach(), dim=-1)
+    expected = (-torch.log1p(-p[0, 2]) - torch.log(p[1, 1])) / 2
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    loss.backward()
+    grad = logits.grad[0]
+    assert grad[2] > 0 and grad[0] < 0 and grad[1] < 0  # R goes down; NOTA and the other relation may rise
+
+
+def test_decision_rules_and_min_precision() -> None:
+    from fsre_cli.tkre.calibration import precision_threshold, relation_thresholds
+
+    scored = [(0.9, True), (0.8, True), (0.7, False), (0.6, True), (0.5, False), (0.4, False)]
+    # precision 1 holds down to 0.8; 0.75 holds down to 0.6 (3 of 4)
+    assert precision_threshold(scored, 4, 1.0) == pytest.approx(0.75)
+    assert precision_threshold(scored, 4, 0.75) == pytest.approx(0.55)
+    assert precision_threshold([(0.9, False)], 1, 0.5) is None
+    probs = torch.tensor([[0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.6, 0.4, 0.0], [0.7, 0.3, 0.0], [0.2, 0.0, 0.8]])
+    cuts = relation_thresholds(probs, [1, 1, 0, 0, 2], ["a", "b"], min_positives=2)
+    assert set(cuts) == {"a"} and 0.4 < cuts["a"] < 0.5  # "b" has one held-out pair: the global threshold
+    artifact = type("A", (), {"relations": ["a", "b"], "threshold": 0.5, "tokenizer": None, "classifier": None,
+                              "meta": {"config": {}, "heldout": {"relation_thresholds": {"a": 0.2}, "gold": 4,
+                                                                 "scored": [list(x) for x in scored]}}})()
+    scorer = TkreScorer(artifact)
+    assert scorer.keeps("a", 0.3, 0.6) is False and scorer.keeps("a", 0.5, 0.4) is True
+    scorer.decision = "nota"
+    assert scorer.keeps("b", 0.3, 0.25) is True and scorer.keeps("b", 0.6, 0.61) is False
+    scorer.decision = "relation"
+    assert scorer.keeps("a", 0.3, 0.9) is True and scorer.keeps("b", 0.3, 0.0) is False
+    assert TkreScorer(artifact, min_precision=1.0).threshold == pytest.approx(0.75)

@@ -381,15 +381,22 @@ def kshot_schema(
     type_map: Mapping[str, str] | None = None,
     templates: Mapping[str, str] | None = None,
     name: str = "kshot",
+    types: str = "examples",
+    example_entities: bool = False,
 ) -> Schema:
     """An in-memory Schema with at most `k` examples per relation sampled from `sentences`.
 
     * entity types: every dataset type maps through `type_map` (identity when None) to a schema
       type, whose NER labels are the dataset types mapped to it;
     * relations: those of `relation_descriptions` (in its order), then any other label seen in
-      the data; head/tail types are the (mapped) types observed for the relation in *all* of
-      `sentences` (the training split), every schema type when the relation never occurs there
-      (such a relation has no examples; a warning says so);
+      the data; head/tail types: with ``types="examples"`` (the honest K-shot protocol) the
+      (mapped) types of the relation's K sampled examples, all a user with K examples knows;
+      with ``types="split"`` (the earlier, optimistic protocol) those observed in *all* of
+      `sentences`. Every schema type when the relation never occurs (such a relation has no
+      examples; a warning says so);
+    * `example_entities`: each example lists the other gold mentions of its sentence as its
+      `entities:` (what a user can write in the schema; training then makes every unlabelled
+      pair among them a NOTA negative). Off: the schema carries head and tail only;
     * sampling: per relation with ``random.Random(f"{seed}/{relation}")`` over its instances in
       data order, so a relation's examples do not depend on which other relations exist."""
     if k < 0:
@@ -412,11 +419,15 @@ def kshot_schema(
     relations: dict[str, Relation] = {}
     warnings: list[str] = []
     all_types = tuple(entity_types)
+    if types not in ("examples", "split"):
+        raise ValueError(f"types must be 'examples' or 'split', not {types!r}")
     for r in names:
         found = instances.get(r, [])
+        picks = random.Random(f"{seed}/{r}").sample(found, min(k, len(found)))
+        typed_from = picks if types == "examples" and picks else found
         if found:
-            head_types = tuple(sorted({_mapped(h.type, type_map) for _, h, _ in found}))
-            tail_types = tuple(sorted({_mapped(t.type, type_map) for _, _, t in found}))
+            head_types = tuple(sorted({_mapped(h.type, type_map) for _, h, _ in typed_from}))
+            tail_types = tuple(sorted({_mapped(t.type, type_map) for _, _, t in typed_from}))
         else:
             head_types = tail_types = all_types
             warnings.append(f"relations.{r}: no training instance; description only, all types allowed")
@@ -427,8 +438,12 @@ def kshot_schema(
             tail_types,
             (templates or {}).get(r),
         )
-        picks = random.Random(f"{seed}/{r}").sample(found, min(k, len(found)))
         for s, h, t in picks:
+            entities = None
+            if example_entities:
+                entities = tuple(Span(m.start, m.end, _mapped(m.type, type_map), m.text) for m in s.mentions
+                                 if not m.overlaps(h) and not m.overlaps(t))
+                entities = tuple(m for i, m in enumerate(entities) if not any(m.overlaps(o) for o in entities[:i]))
             rel.examples.append(
                 Example(
                     r,
@@ -436,6 +451,7 @@ def kshot_schema(
                     Span(h.start, h.end, _mapped(h.type, type_map), h.text),
                     Span(t.start, t.end, _mapped(t.type, type_map), t.text),
                     source="kshot",
+                    entities=entities,
                 )
             )
         relations[r] = rel

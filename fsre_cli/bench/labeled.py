@@ -3,7 +3,9 @@
 Protocol, per seed and K:
 
 * schema: `kshot_schema(train, K, seed, descriptions, templates)`: at most K examples per
-  relation, types observed in the training split;
+  relation; by default (`RunSettings.types`, `example_entities`) each relation's types are those
+  of its K examples, and each example lists its sentence's other gold entities, as a user can in
+  the schema; training sees nothing else of the split;
 * test: every test sentence is one `Sentence` with its gold mentions; the candidates are what the
   real pipeline would score (`candidate_pairs`: ordered, non-overlapping mention pairs whose types
   some relation allows), every candidate without a gold relation is a NOTA pair;
@@ -133,11 +135,46 @@ def evaluate(scorer, test: TestSet) -> dict[str, Any]:
         f1, threshold = best_threshold_f1(prediction_records(test.candidates, preds, best=True), test.gold)
         out["best_threshold_f1"] = round(f1, 6)
         out["best_threshold"] = None if threshold is None else float(f"{threshold:.4g}")
+    out.update(decision_report(scorer, test, preds))
     routed = scorer.run_summary().get("sent_to_llm")
     if routed is not None:
         out["routed_to_llm"] = routed
         out["routed_fraction"] = round(routed / len(test.candidates), 4) if test.candidates else 0.0
     return out
+
+
+def decision_report(scorer, test: TestSet, preds) -> dict[str, Any]:
+    """For a scorer with decision rules (tkre): micro P/R/F1 of each rule on the same scores
+    (`rules`), the kinds of its wrong triples (`errors`), and how well its scores are calibrated
+    on dev (`reliability`: ECE and a table over every pair's best relation and score)."""
+    from fsre_cli.evaluation import error_kinds, reliability
+    from fsre_cli.scorers.base import DECISIONS, Prediction
+
+    keeps = getattr(scorer, "keeps", None)
+    if keeps is None or not preds or preds[0].nota_score is None:
+        return {}
+    rules: dict[str, Any] = {}
+    for rule in DECISIONS:
+        own, scorer.decision = scorer.decision, rule
+        try:
+            decided = [Prediction(p.best if keeps(p.best, p.best_score, p.nota_score) else None, p.best_score,
+                                  p.best, p.best_score, p.nota_score) for p in preds]
+        finally:
+            scorer.decision = own
+        m = score_triples(prediction_records(test.candidates, decided), test.gold).micro
+        rules[rule] = {"f1": round(m.f1, 6), "precision": round(m.precision, 6), "recall": round(m.recall, 6)}
+    records = prediction_records(test.candidates, preds)
+    gold_keys = {(g["doc"], g["relation"], g["head"]["start"], g["head"]["end"], g["tail"]["start"], g["tail"]["end"])
+                 for g in test.gold}
+    best = prediction_records(test.candidates, preds, best=True)
+    scored = [(r["score"], (r["doc"], r["relation"], r["head"]["start"], r["head"]["end"], r["tail"]["start"],
+                            r["tail"]["end"]) in gold_keys) for r in best]
+    emitted = [(r["score"], (r["doc"], r["relation"], r["head"]["start"], r["head"]["end"], r["tail"]["start"],
+                             r["tail"]["end"]) in gold_keys) for r in records]
+    high = [c for s, c in emitted if s >= 0.9]
+    return {"rules": rules, "errors": error_kinds(records, test.gold),
+            "reliability": reliability(scored).to_dict(),
+            "emitted_at_0.9": {"triples": len(high), "right": round(sum(high) / len(high), 4) if high else None}}
 
 
 # --------------------------------------------------------------------------- LLM access
@@ -308,15 +345,6 @@ class RunContext:
             self.log.warn(text)
 
 
-def training_mentions(sentences: Sequence[LabeledSentence], schema: Schema,
-                      type_map: Mapping[str, str] | None = None) -> dict[str, list[Span]]:
-    """Example text -> the gold mentions of its sentence (schema-typed): `train_model` then draws
-    its NOTA pairs from real entity pairs, as the test candidates are."""
-    texts = {e.text for e in schema.examples}
-    return {s.text: [Span(m.start, m.end, (type_map or {}).get(m.type, m.type), m.text) for m in s.mentions]
-            for s in sentences if s.text in texts}
-
-
 def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str,
                   mentions: Mapping[str, Sequence[Span]] | None = None) -> tuple[Any, float]:
     """A trained artifact and its training seconds; with `ctx.cache_models` it is read from / saved to
@@ -347,7 +375,8 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
 def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], ctx: RunContext,
              mentions: Mapping[str, Sequence[Span]] | None = None) -> list[dict[str, Any]]:
     """Every variant for one (schema, seed): per-variant scores, training time, or a skip note.
-    `mentions` (example text -> typed gold mentions) goes to training (see `training_mentions`).
+    `mentions` (example text -> typed spans) goes to training; the K-shot runs pass None: their
+    examples carry their sentences' entities in the schema itself (`Example.entities`).
     Every scorer is made by `scorers.build`, as `fsre extract` makes it; what a row already holds
     (a model trained for an earlier row, the embedding cache, a cold LLM client) is handed in."""
     from fsre_cli.scorers import ScorerOptions, build
@@ -463,6 +492,13 @@ def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list
             vals = [r[metric] for r in done if r.get(metric) is not None]
             if vals:
                 row[metric] = aggregate(vals)
+        rules = sorted({rule for r in done for rule in r.get("rules", {})})
+        if rules:
+            row["rules"] = {rule: aggregate([r["rules"][rule]["f1"] for r in done if rule in r.get("rules", {})])
+                            for rule in rules}
+        eces = [r["reliability"]["ece"] for r in done if "reliability" in r]
+        if eces:
+            row["ece"] = aggregate(eces)
         skipped = sorted({r["skipped"] for r in by[key] if "skipped" in r})
         if skipped:
             row["skipped"] = skipped
@@ -473,8 +509,10 @@ def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list
 def run_dataset(name: str, train: Sequence[LabeledSentence], test_sentences: Sequence[LabeledSentence], *,
                 descriptions: Mapping[str, str], templates: Mapping[str, str] | None, ks: Sequence[int],
                 seeds: Sequence[int], rows: Sequence[Variant], ctx: RunContext,
-                type_map: Mapping[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """All (K, seed) cells of one dataset; per-seed rows and a description of the test set."""
+                type_map: Mapping[str, str] | None = None,
+                protocol: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All (K, seed) cells of one dataset; per-seed rows and a description of the test set.
+    `protocol`: `kshot_schema`'s `types` and `example_entities` (what the K-shot schema holds)."""
     runs: list[dict[str, Any]] = []
     described: dict[str, Any] = {}
     if ctx.embedder is not None:
@@ -482,15 +520,15 @@ def run_dataset(name: str, train: Sequence[LabeledSentence], test_sentences: Seq
     for k in ks:
         for seed in seeds:
             schema = kshot_schema(train, k, seed, descriptions, type_map=type_map, templates=templates,
-                                  name=f"{name}-{k}shot-s{seed}")
+                                  name=f"{name}-{k}shot-s{seed}", **(protocol or {}))
             test = build_test_set(test_sentences, schema, type_map)
             if not described:
                 described = {**test.describe(), "relations": len(schema.relations),
                              "relations_with_examples": sum(1 for r in schema.relations.values() if r.examples)}
             ctx.log.info(f"{name}: K={k} seed {seed}: {len(schema.examples)} examples, "
                          f"{len(test.candidates)} candidate pairs, {len(test.gold)} gold triples")
-            mentions = training_mentions(train, schema, type_map)
-            for row in run_cell(schema, test, seed, rows, ctx, mentions):
+            # training knows what the schema carries and nothing else: no mentions from the split
+            for row in run_cell(schema, test, seed, rows, ctx, None):
                 runs.append({"dataset": name, "k": k, "examples": len(schema.examples), **row})
     return runs, described
 
@@ -527,6 +565,14 @@ class RunSettings:
     cache_models: bool = False  # save/reuse trained models in the model cache
     cascade_route: float = 0.15  # share of pairs the cascade's calibrated band sends to the LLM
     precision: str = "auto"  # training precision (see TrainConfig.precision)
+    # The K-shot protocol (see `kshot_schema`): relation types read off the K examples
+    # ("examples") or off the whole train split ("split", the earlier, optimistic protocol); and
+    # whether each example lists its sentence's other gold entities (`entities:` in a schema).
+    types: str = "examples"
+    example_entities: bool = True
+
+    def protocol(self) -> dict[str, Any]:
+        return {"types": self.types, "example_entities": self.example_entities}
 
     def context(self, log: Log) -> RunContext:
         return RunContext(self.encoder, self.device, self.batch_size, self.quick, self.synth_per_relation, log,
@@ -562,11 +608,12 @@ def run_crossre(
             dev = subsample(load_crossre(folder / f"{domain}-dev.json"), max_sentences, sample_seed)
             with sw(domain):
                 r, tests[domain] = run_dataset(f"crossre-{domain}", train, dev, descriptions=CROSSRE_DESCRIPTIONS,
-                                               templates=CROSSRE_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx)
+                                               templates=CROSSRE_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx,
+                                               protocol=settings.protocol())
             runs += r
     finally:
         ctx.llm.close()
-    extra = {"data": str(folder), "domains": list(domains), "ks": list(ks), "seeds": list(seeds),
+    extra = {"data": str(folder), "domains": list(domains), "protocol": settings.protocol(), "ks": list(ks), "seeds": list(seeds),
              "variants": [v.name for v in rows], "max_sentences": max_sentences, "sample_seed": sample_seed}
     return _finish("crossre", runs, tests, ctx, extra, started, sw)
 
@@ -611,10 +658,11 @@ def run_redocred(
     try:
         with sw("run"):
             runs, described = run_dataset("redocred", train, test, descriptions=descriptions,
-                                          templates=REDOCRED_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx)
+                                          templates=REDOCRED_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx,
+                                          protocol=settings.protocol())
     finally:
         ctx.llm.close()
-    extra = {"data": str(path), "ks": list(ks), "seeds": list(seeds), "variants": [v.name for v in rows],
+    extra = {"data": str(path), "protocol": settings.protocol(), "ks": list(ks), "seeds": list(seeds), "variants": [v.name for v in rows],
              "max_sentences": max_sentences, "split_seed": split_seed,
              "train_sentences": len(train), "relations": list(REDOCRED_TOP20)}
     return _finish("redocred", runs, {"redocred": described}, ctx, extra, started, sw)

@@ -74,6 +74,12 @@ NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
                                                    "min(4, cores)).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
+TypesOpt = Annotated[str, typer.Option("--types", help="Where each relation's head and tail types come from: "
+                                       "examples (its K examples: all a K-shot user knows) or split (the whole "
+                                       "train split: the earlier, optimistic protocol).")]
+ExampleEntitiesOpt = Annotated[bool, typer.Option("--example-entities/--no-example-entities",
+                                                  help="Each K-shot example lists its sentence's other gold "
+                                                  "entities (a schema's `entities:`), or carries head and tail only.")]
 
 @bench_app.command("fewrel")
 @command
@@ -154,15 +160,17 @@ def _precisions(value: str) -> list[str]:
 
 
 def _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models, cascade_route,
-              precision):
+              precision, types="examples", example_entities=True):
     from fsre_cli.bench.labeled import RunSettings
 
     if not 0 < cascade_route <= 1:
         raise UsageError(f"--cascade-route must be in (0, 1], not {cascade_route}")
+    if types not in ("examples", "split"):
+        raise UsageError(f"--types must be examples or split, not {types!r}")
     return RunSettings(encoder=encoder, device=_device(device), batch_size=batch_size, quick=quick,
                        synth_per_relation=synth_per_relation, allow_local_llm=not no_local_llm,
                        cache_models=cache_models, cascade_route=cascade_route,
-                       precision=check_precision(precision))
+                       precision=check_precision(precision), types=types, example_entities=example_entities)
 
 
 @bench_app.command("crossre")
@@ -182,6 +190,8 @@ def crossre(
     cache_models: CacheModelsOpt = False,
     cascade_route: CascadeRouteOpt = 0.15,
     precision: PrecisionOpt = "auto",
+    types: TypesOpt = "examples",
+    example_entities: ExampleEntitiesOpt = True,
     no_local_llm: NoLocalLLMOpt = False,
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
@@ -203,7 +213,7 @@ def crossre(
     set_threads(threads)
     method_list, ablate = _labeled_options(methods, ablations)
     settings = _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models,
-                         cascade_route, precision)
+                         cascade_route, precision, types, example_entities)
     result = run_crossre(parse_names(domains, "--domains", CROSSRE_DOMAINS), data=data,
                          ks=parse_ints(k, "--k") or [8], methods=method_list, ablations=ablate,
                          seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
@@ -231,6 +241,8 @@ def redocred(
     cache_models: CacheModelsOpt = False,
     cascade_route: CascadeRouteOpt = 0.15,
     precision: PrecisionOpt = "auto",
+    types: TypesOpt = "examples",
+    example_entities: ExampleEntitiesOpt = True,
     no_local_llm: NoLocalLLMOpt = False,
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
@@ -250,7 +262,7 @@ def redocred(
     set_threads(threads)
     method_list, ablate = _labeled_options(methods, ablations)
     settings = _settings(encoder, device, batch_size, quick, synth_per_relation, no_local_llm, cache_models,
-                         cascade_route, precision)
+                         cascade_route, precision, types, example_entities)
     result = run_redocred(data=data, pid2name=pid2name, ks=parse_ints(k, "--k") or [8], methods=method_list,
                           ablations=ablate, seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
                           split_seed=split_seed, settings=settings, log=log)

@@ -42,7 +42,10 @@ def schema_check(
             continue
         for warning in schema.warnings:
             log.warn(warning)
-        log.info(f"{path}: ok ({len(schema.relations)} relations, {len(schema.examples)} examples)")
+        for advice in schema.nota_advice():
+            log.warn(f"{path}: {advice}")
+        negatives = f", {len(schema.negatives)} negatives" if schema.negatives else ""
+        log.info(f"{path}: ok ({len(schema.relations)} relations, {len(schema.examples)} examples{negatives})")
     if bad:
         raise typer.Exit(2)
 

@@ -34,6 +34,7 @@ class Prediction:
     score: float
     best: str | None
     best_score: float
+    nota_score: float | None = None  # the NOTA class's probability, for scorers that have one
 
 
 class PairScorer(Protocol):
@@ -63,6 +64,8 @@ class ScorerOptions:
     device: str = "auto"
     batch_size: int = SCORING_ROWS
     seed: int = 0  # QA4RE option order, prototype negatives
+    decision: str = "threshold"  # tkre: threshold | nota | relation (see TkreScorer)
+    min_precision: float | None = None  # tkre: the threshold that reaches this held-out precision
     cascade_band: tuple[float, float] | None = None
     cascade_route: float = 0.15
     llm_model: str | None = None
@@ -81,7 +84,17 @@ class ScorerOptions:
 
         check_batch_size(self.batch_size)
         check_precision(self.precision)
+        if self.decision not in DECISIONS:
+            raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
+        if self.min_precision is not None and not 0 < self.min_precision <= 1:
+            raise UsageError(f"--min-precision must be above 0 and at most 1, not {self.min_precision}")
         return self
+
+
+# How tkre turns a pair's probabilities into a decision: its calibrated threshold on the best
+# relation's score; the best relation when it beats NOTA (ATLOP's adaptive threshold: no held-out
+# threshold at all); or per-relation thresholds where the held-out slice has enough pairs.
+DECISIONS = ("threshold", "nota", "relation")
 
 
 Factory = Callable[["Schema", "Sidecar | None", ScorerOptions], PairScorer]

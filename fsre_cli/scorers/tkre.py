@@ -21,16 +21,43 @@ class TkreScorer:
     decides_by_threshold = True
 
     def __init__(self, artifact: Artifact, *, threshold: float | None = None, device: str = "cpu",
-                 batch_size: int = SCORING_ROWS, max_length: int | None = None) -> None:
+                 batch_size: int = SCORING_ROWS, max_length: int | None = None, decision: str = "threshold",
+                 min_precision: float | None = None, log: Any = None) -> None:
+        """`decision`: "threshold" (the calibrated one, or `threshold`), "nota" (the best relation
+        when its probability beats NOTA's), "relation" (per-relation held-out thresholds where a
+        relation had enough held-out pairs, else the global one). `min_precision`: the threshold
+        at which the held-out triples reach that precision (overrides the calibrated one)."""
         self.artifact = artifact
         self.relations = artifact.relations
+        self.decision = decision
         self.threshold = artifact.threshold if threshold is None else threshold
+        held = artifact.meta.get("heldout", {})
+        self.relation_thresholds: dict[str, float] = dict(held.get("relation_thresholds") or {})
+        if min_precision is not None:
+            self.threshold = self._precision_threshold(held, min_precision, log)
         self.device = device
         self.batch_size = batch_size
         self.max_length = max_length or int(artifact.meta["config"].get("max_length", 128))
         # scored in the precision it was calibrated in, where this device has it natively
         trained_in = artifact.meta["config"].get("precision", "fp32")
         self.precision = trained_in if trained_in == "fp32" or native_bf16(device) else "fp32"
+
+    def _precision_threshold(self, held: dict, min_precision: float, log: Any) -> float:
+        from fsre_cli.errors import UsageError
+        from fsre_cli.tkre.calibration import precision_threshold
+
+        scored = held.get("scored")
+        if not scored:
+            raise UsageError("--min-precision needs the held-out pairs' scores, which this model does not record "
+                             "(trained without a held-out slice, or by an older fsre: train it again)")
+        found = precision_threshold([(s, bool(c)) for s, c in scored], int(held.get("gold") or 0), min_precision)
+        if found is None:
+            top = max(scored, key=lambda x: x[0])[0]
+            if log:
+                log.warn(f"no threshold reaches precision {min_precision:g} on the {len(scored)} held-out pairs; "
+                         f"using the highest held-out score ({top:.3g}), so few triples come out")
+            return top
+        return found
 
     @property
     def heldout_scores(self) -> list[float]:
@@ -50,9 +77,17 @@ class TkreScorer:
         for row in probs:
             score, idx = row[1:].max(dim=-1)
             best = self.relations[int(idx)]
-            score = float(score)
-            out.append(Prediction(best if score >= self.threshold else None, score, best, score))
+            score, nota = float(score), float(row[0])
+            out.append(Prediction(best if self.keeps(best, score, nota) else None, score, best, score, nota))
         return out
+
+    def keeps(self, relation: str, score: float, nota: float) -> bool:
+        """The decision rule: does the pair's best relation become a triple?"""
+        if self.decision == "nota":
+            return score > nota
+        if self.decision == "relation":
+            return score >= self.relation_thresholds.get(relation, self.threshold)
+        return score >= self.threshold
 
     def run_summary(self) -> dict[str, Any]:
         return {}
@@ -79,7 +114,8 @@ def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:
 
 def build(schema, sidecar, options: ScorerOptions) -> TkreScorer:
     needs_examples(schema, "tkre")
-    return TkreScorer(load_or_train(schema, sidecar, options), device=options.device, batch_size=options.batch_size)
+    return TkreScorer(load_or_train(schema, sidecar, options), device=options.device, batch_size=options.batch_size,
+                      decision=options.decision, min_precision=options.min_precision, log=options.log)
 
 
 def example_verifier(scorer: TkreScorer):

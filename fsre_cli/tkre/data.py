@@ -37,6 +37,9 @@ class Instance:
     label: str | None  # None = NOTA
     group: str  # the sentence: instances of one sentence stay on one side of the split
     source: str = "schema"
+    # A schema `negatives:` pair: it does not hold this relation, and may hold another one, so
+    # training only pushes this relation's probability down (label is None).
+    not_relation: str | None = None
 
 
 def example_pair(ex: Example) -> PairSpec:
@@ -137,16 +140,47 @@ def with_labelled_spans(mentions: Sequence[Span], labelled: Sequence[Span]) -> l
     return own + [m for m in mentions if not any(m.overlaps(s) for s in own)]
 
 
+def schema_entities(examples: Iterable[Example]) -> dict[str, list[Span]]:
+    """Sentence text -> the entities the schema lists for it (`entities:` of any of its examples,
+    with every example's head and tail of that sentence). Only sentences that list them."""
+    examples = list(examples)
+    listed = {e.text for e in examples if e.entities is not None}
+    out: dict[str, dict[tuple[int, int], Span]] = {}
+    for e in examples:
+        if e.text in listed:
+            spans = out.setdefault(e.text, {})
+            for span in (e.head, e.tail, *(e.entities or ())):
+                spans.setdefault((span.start, span.end), span)
+    return {text: list(spans.values()) for text, spans in out.items()}
+
+
+def reversed_negative(ex: Example, schema: Schema, labelled: set[tuple[int, int, int, int]]) -> Instance | None:
+    """The example's own pair the other way round, when its types admit a relation and no example
+    labels it: the commonest error of a few-shot model ("acquired" read backwards)."""
+    h, t = (ex.head.start, ex.head.end), (ex.tail.start, ex.tail.end)
+    if (t + h) in labelled or not schema.relations_for(ex.tail.type, ex.head.type):
+        return None
+    return Instance(PairSpec(ex.text, *t, ex.tail.type, *h, ex.head.type), None, ex.text, ex.source)
+
+
+def relation_negatives(negatives: Iterable[Example]) -> list[Instance]:
+    """The schema's `negatives:`: pairs that do not hold the relation they are listed under."""
+    return [Instance(example_pair(n), None, n.text, "negative", not_relation=n.relation) for n in negatives]
+
+
 def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
                     mentions: Mapping[str, Sequence[Span]] | None = None,
                     negatives_per_example: int | None = 4) -> list[Instance]:
-    """Positives for every example and NOTA negatives: other pairs of the same sentences
-    (from `mentions`, sentence text -> typed spans, when known; else name-like spans), and
-    each example's pair re-typed for a relation its context does not express. At most
-    `negatives_per_example` in-sentence negatives are sampled per example: crowded
-    sentences would otherwise swamp the positives and the training time."""
+    """Positives for every example and NOTA negatives: the example's pair reversed, other pairs
+    of the same sentences, and each example's pair re-typed for a relation its context does not
+    express. A sentence's entities are the schema's `entities:` when it lists them, else
+    `mentions` (sentence text -> typed spans, from NER) when known, else name-like spans. At most
+    `negatives_per_example` other in-sentence pairs are sampled per example: crowded sentences
+    would otherwise swamp the positives and the training time. (The schema's relation
+    `negatives:` are `relation_negatives`, kept apart: they only train, never calibrate.)"""
     rng = random.Random(seed)
     examples = list(examples)
+    mentions = {**(mentions or {}), **schema_entities(examples)}
     labelled_by_text: dict[str, set[tuple[int, int, int, int]]] = {}
     for ex in examples:
         labelled_by_text.setdefault(ex.text, set()).add((ex.head.start, ex.head.end, ex.tail.start, ex.tail.end))
@@ -157,16 +191,19 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
     seen_neg: set[tuple] = set()
     for ex in examples:
         swapped = context_swap_negative(ex, schema, rng)
-        known = (mentions or {}).get(ex.text)
+        backwards = reversed_negative(ex, schema, labelled_by_text[ex.text])
+        known = mentions.get(ex.text)
         if known is not None:
             known = with_labelled_spans(known, labelled_spans[ex.text])
         if known is not None:
             in_sentence = known_mention_negatives(ex, schema, known, labelled_by_text[ex.text])
         else:
             in_sentence = negatives_for(ex, schema, labelled_by_text[ex.text], rng)
+        if backwards is not None:
+            in_sentence = [n for n in in_sentence if n.pair != backwards.pair]
         if negatives_per_example is not None and len(in_sentence) > negatives_per_example:
             in_sentence = rng.sample(in_sentence, negatives_per_example)
-        for neg in in_sentence + ([swapped] if swapped else []):
+        for neg in ([backwards] if backwards else []) + in_sentence + ([swapped] if swapped else []):
             key = (neg.pair.text, neg.pair.head_start, neg.pair.head_end, neg.pair.tail_start, neg.pair.tail_end)
             if key not in seen_neg:
                 seen_neg.add(key)

@@ -19,9 +19,10 @@ from fsre_cli.errors import UsageError
 from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact, relation_signature
-from fsre_cli.tkre.calibration import calibrate_threshold
+from fsre_cli.tkre.calibration import calibrate_threshold, relation_thresholds
 from fsre_cli.tkre.config import TrainConfig, cache_key, sidecar_hash
-from fsre_cli.tkre.data import Instance, build_instances, example_pair, explanation_pair, split_heldout
+from fsre_cli.tkre.data import (Instance, build_instances, example_pair, explanation_pair, relation_negatives,
+                                split_heldout)
 from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
@@ -79,6 +80,7 @@ def train_model(
     instances = build_instances(examples, schema, seed=config.seed, mentions=mentions,
                                 negatives_per_example=config.negatives_per_example)
     train_set, heldout = split_heldout(instances, config.heldout, config.seed)
+    train_set += relation_negatives(schema.negatives)  # they only train: a "not R" pair has no single gold label
     log: list[dict] = []
     if config.pretrain:
         log += pretrain_stages(mlm, tokenizer, schema, examples, sidecar if config.use_synthetic else None,
@@ -87,14 +89,16 @@ def train_model(
     held = HeldOut.mark(heldout, schema, tokenizer, config.max_length)
     fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
     log += fine_log
-    threshold, held_f1, heldout_scores = calibrate(classifier, tokenizer, held, config, device)
+    threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
+                                                                list(schema.relations))
     classifier.eval()
     meta = {
         "relations": list(schema.relations),
         "threshold": threshold,
-        "heldout": {"instances": len(heldout), "f1": held_f1, "best_epoch": best_epoch, "scores": heldout_scores},
+        "heldout": {"instances": len(heldout), "f1": held_f1, "best_epoch": best_epoch, "scores": heldout_scores,
+                    **held_detail},
         "train": {"instances": len(train_set), "positives": sum(1 for i in train_set if i.label),
-                  "examples": len(examples),
+                  "examples": len(examples), "relation_negatives": len(schema.negatives),
                   "negatives_from": "known mentions" if mentions else "name-like spans"},
         "encoder": {"name": source.name, "fingerprint": source.fingerprint},
         "config": config.to_dict(),
@@ -177,12 +181,33 @@ def label_ids(instances: Sequence[Instance], schema: Schema) -> list[int]:
     return [index[i.label] if i.label else 0 for i in instances]
 
 
+def excluded_ids(instances: Sequence[Instance], schema: Schema) -> list[int]:
+    """Per instance, the relation (class id) a schema `negatives:` pair does not hold, else -1."""
+    index = {name: i + 1 for i, name in enumerate(schema.relations)}
+    return [index[i.not_relation] if i.not_relation in index else -1 for i in instances]
+
+
+def pair_loss(logits: torch.Tensor, labels: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over NOTA + relations; for a "not R" pair (`excluded` = R, label ignored),
+    -log(1 - p(R)) instead: it lowers R alone, since the pair may hold another relation."""
+    logits = logits.float()
+    negative = excluded >= 0
+    per_pair = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    if bool(negative.any()):
+        log_probs = torch.log_softmax(logits[negative], dim=-1)
+        p_excluded = log_probs.gather(1, excluded[negative].unsqueeze(1)).squeeze(1).exp()
+        per_pair = per_pair.clone()
+        per_pair[negative] = -torch.log1p(-p_excluded.clamp(max=1 - 1e-6))
+    return per_pair.mean()
+
+
 def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: Sequence[Instance], held: HeldOut,
               config: TrainConfig, device: str, on_progress: OnProgress | None) -> tuple[list[dict], int]:
     """Cross-entropy over NOTA + relations with early stopping on the held-out slice's F1 (then
     its loss); the classifier is left at its best epoch. Returns the epoch log and that epoch."""
     train_pairs = mark_pairs([i.pair for i in train_set], tokenizer, config.max_length)
     train_labels = torch.tensor(label_ids(train_set, schema))
+    train_excluded = torch.tensor(excluded_ids(train_set, schema))
     optimizer = torch.optim.AdamW(
         [
             {"params": classifier.encoder.parameters(), "lr": config.lr},
@@ -202,7 +227,7 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
             batch = collate([train_pairs[i] for i in idx], tokenizer.pad_token_id)
             with autocast(config.precision, device):
                 logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
-            loss = torch.nn.functional.cross_entropy(logits.float(), train_labels[idx].to(device))
+            loss = pair_loss(logits, train_labels[idx].to(device), train_excluded[idx].to(device))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
@@ -230,14 +255,22 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
     return log, best_epoch
 
 
-def calibrate(classifier: PairClassifier, tokenizer, held: HeldOut, config: TrainConfig,
-              device: str) -> tuple[float, float | None, list[float]]:
-    """The threshold, the held-out F1 at it, and the held-out pairs' best-relation scores (the
-    cascade calibrates its band on them at extraction time). Without a held-out slice: 0.5."""
+def calibrate(classifier: PairClassifier, tokenizer, held: HeldOut, config: TrainConfig, device: str,
+              relations: Sequence[str] = ()) -> tuple[float, float | None, list[float], dict]:
+    """The threshold, the held-out F1 at it, the held-out pairs' best-relation scores (the
+    cascade calibrates its band on them at extraction time), and for the other decision rules
+    (`TkreScorer`): per-relation thresholds, and every held-out pair's best score with whether
+    its best relation is its gold one (`--min-precision` picks its threshold on them). Without a
+    held-out slice: 0.5 and nothing else."""
     if not held.pairs:
-        return 0.5, None, []
+        return 0.5, None, [], {}
     probs = held.probs(classifier, tokenizer, config, device)
     threshold, f1 = calibrate_threshold(probs, held.labels)
     # pairs whose types allow no relation are never candidates at extraction time: not kept
-    scores = sorted(round(float(row[1:].max()), 5) for row, mask in zip(probs, held.allowed) if any(mask[1:]))
-    return threshold, f1, scores
+    kept = [i for i, mask in enumerate(held.allowed) if any(mask[1:])]
+    scores = sorted(round(float(probs[i, 1:].max()), 5) for i in kept)
+    best = probs[:, 1:].argmax(dim=-1)
+    scored = [[round(float(probs[i, 1:].max()), 6), int(best[i]) + 1 == held.labels[i]] for i in kept]
+    detail = {"scored": scored, "gold": sum(1 for y in held.labels if y > 0),
+              "relation_thresholds": relation_thresholds(probs, held.labels, relations) if relations else {}}
+    return threshold, f1, scores, detail
