@@ -434,3 +434,47 @@ def test_prototype_embeddings_are_cached_across_cells(tmp_path):
     assert rows[0]["pairs"] == rows[1]["pairs"] and 0.0 <= rows[1]["f1"] <= 1.0
     summary = summarize_rows([{"dataset": "d", "k": 2, **r} for r in rows], ("dataset", "k", "variant"))
     assert summary[0]["pairs_per_second"]["n"] == 1 and summary[0]["f1"]["n"] == 2
+
+
+def test_shipped_schema_protocol_scores_evidence_sentences_only(tmp_path):
+    """The shipped-schema benchmark: gold only in a triple's evidence sentences, a related pair
+    elsewhere left out of scoring, Wikidata properties mapped (some reversed), other types dropped."""
+    from fsre_cli.bench.shipped import load_sentences, precision_at_recall
+
+    doc = {
+        "title": "t",
+        "sents": [["Ann", "Lee", "founded", "Acme", "in", "Oslo", "."],
+                  ["Acme", "is", "led", "by", "Ann", "Lee", "since", "2001", "."]],
+        "vertexSet": [
+            [{"name": "Ann Lee", "pos": [0, 2], "sent_id": 0, "type": "PER"},
+             {"name": "Ann Lee", "pos": [4, 6], "sent_id": 1, "type": "PER"}],
+            [{"name": "Acme", "pos": [3, 4], "sent_id": 0, "type": "ORG"},
+             {"name": "Acme", "pos": [0, 1], "sent_id": 1, "type": "ORG"}],
+            [{"name": "Oslo", "pos": [5, 6], "sent_id": 0, "type": "LOC"}],
+            [{"name": "2001", "pos": [7, 8], "sent_id": 1, "type": "TIME"}],
+        ],
+        "labels": [
+            {"h": 1, "t": 0, "r": "P112", "evidence": [0]},  # founded by: Acme -> Ann Lee, said in sentence 0
+            {"h": 1, "t": 0, "r": "P169", "evidence": [1]},  # CEO: Acme -> Ann Lee, i.e. ceo_of(Ann Lee, Acme)
+            {"h": 1, "t": 2, "r": "P159", "evidence": []},  # headquarters: no evidence sentence
+            {"h": 0, "t": 3, "r": "P569", "evidence": [1]},  # a TIME entity and an unmapped property
+        ],
+    }
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps([doc]))
+    sentences, gold, unscored = load_sentences(path)
+    assert [s.doc_id for s in sentences] == ["redocred-0-0", "redocred-0-1"]
+    assert [m.type for m in sentences[1].mentions] == ["ORG", "PERSON"]  # the TIME mention is not an entity here
+    triples = {(g["doc"], g["relation"], g["head"]["text"], g["tail"]["text"]) for g in gold}
+    assert triples == {("redocred-0-0", "founded_by", "Acme", "Ann Lee"), ("redocred-0-1", "ceo_of", "Ann Lee", "Acme")}
+    s0 = sentences[0].text
+    assert s0.startswith("Ann Lee founded Acme")
+    # founded_by holds in the document but sentence 1 is no evidence for it: its pair there is not scored;
+    # headquartered_in has no evidence at all: not scored in sentence 0
+    s1 = sentences[1].text
+    assert ("redocred-0-1", 0, 4, s1.index("Ann Lee"), s1.index("Ann Lee") + 7) in unscored
+    assert ("redocred-0-0", 0, 7, s0.index("Acme"), s0.index("Acme") + 4) in unscored  # ceo_of: not in sentence 0
+    assert len(unscored) == 3
+    assert ("redocred-0-0", s0.index("Acme"), s0.index("Acme") + 4, s0.index("Oslo"), s0.index("Oslo") + 4) in unscored
+    assert precision_at_recall([(0.9, True), (0.8, False), (0.7, True), (0.1, False)], 2, 0.5) == 1.0
+    assert precision_at_recall([(0.9, False), (0.8, True)], 2, 1.0) is None

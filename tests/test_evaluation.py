@@ -250,3 +250,29 @@ def test_eval_refuses_files_that_share_no_document_and_counts_those_that_do(tmp_
     res = CliRunner().invoke(_app(), ["eval", str(pred), str(gold), "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["micro"]["tp"] == 1
     assert "2 predicted, 1 gold, 1 in both" in res.stderr and "1 predicted document(s) are not in" in res.stderr
+
+
+def test_error_kinds_separate_reversed_wrong_relation_and_nota():
+    from fsre_cli.evaluation import error_kinds
+
+    gold = [rec("d", "acquired", (0, 5), (10, 15)), rec("d", "born_in", (20, 25), (30, 35))]
+    pred = [
+        rec("d", "acquired", (10, 15), (0, 5)),  # read backwards
+        rec("d", "employee_of", (20, 25), (30, 35)),  # the pair holds another relation
+        rec("d", "founded_by", (30, 35), (20, 25)),  # the reversed pair holds another relation
+        rec("d", "born_in", (40, 45), (50, 55)),  # the pair holds none
+        rec("d", "acquired", (0, 5), (10, 15)),  # right
+    ]
+    assert error_kinds(pred, gold) == {"reversed": 1, "wrong relation": 2, "nota as relation": 1, "missed": 1}
+
+
+def test_reliability_and_ece():
+    from fsre_cli.evaluation import reliability
+
+    # scores of 0.95 right half the time, scores of 0.15 never right
+    scored = [(0.95, True), (0.95, False), (0.15, False), (0.15, False)]
+    r = reliability(scored)
+    assert [(b["from"], b["triples"], b["right"]) for b in r.bins] == [(0.1, 2, 0.0), (0.9, 2, 0.5)]
+    assert r.ece == approx(0.5 * 0.15 + 0.5 * 0.45)
+    assert reliability([(1.0, True)]).bins[0]["to"] == 1.0  # a score of 1 falls in the top bin
+    assert reliability([(0.5, True), (0.5, False)]).ece == approx(0.0)  # 0.5 right half the time: calibrated

@@ -27,6 +27,9 @@ def extract_command(
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Emit the best relation of a pair when "
                                                        "its score reaches this, -1 to 1 (default: the method's "
                                                        "calibrated decision).")] = None,
+    min_precision: Annotated[Optional[float], typer.Option("--min-precision", help="tkre: the threshold at which "
+                                                           "the model's held-out triples reached precision P "
+                                                           "(0 < P <= 1): fewer, surer triples.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="With --output: skip documents already finished.")] = False,
     files_from: Annotated[Optional[str], typer.Option("--files-from", help="Read input paths from FILE (- for stdin).")] = None,
@@ -66,6 +69,8 @@ def extract_command(
 
     `cat article.txt | fsre extract - --schema s.yaml --min-score 0.6`
 
+    `fsre extract notes.txt --schema s.yaml --min-precision 0.9`
+
     `fsre extract docs.jsonl --schema s.yaml --entities given`
     """
     from fsre_cli import pipeline
@@ -81,14 +86,22 @@ def extract_command(
     if min_score is not None and not (math.isfinite(min_score) and -1 <= min_score <= 1):
         # probabilities, or cosine similarities for prototype: nothing outside [-1, 1] is ever reached
         raise UsageError(f"--min-score must be a number from -1 to 1, not {min_score}")
+    if min_precision is not None and min_score is not None:
+        raise UsageError("--min-precision and --min-score both set the threshold: give one")
     sources = expand_paths(inputs or [], glob=glob, files_from=files_from)
     pipeline.check_sources(sources, files_from)
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
+    if min_precision is not None:
+        from fsre_cli.scorers.base import resolve_method
+
+        if resolve_method(schema, method) != "tkre":
+            raise UsageError("--min-precision picks a tkre threshold on its held-out pairs; use it with --method tkre")
     recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
                                 device=device)
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
                             cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
-                            use_llm_cache=not no_cache, recognizer=recognizer, log=log).validate()
+                            use_llm_cache=not no_cache, recognizer=recognizer, min_precision=min_precision,
+                            log=log).validate()
     pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     scorer = build(schema, sidecar, method=method, options=options)
     result = pipeline.run(sources, schema, scorer, recognizer, output=output, resume=resume,
