@@ -478,3 +478,20 @@ def test_shipped_schema_protocol_scores_evidence_sentences_only(tmp_path):
     assert ("redocred-0-0", s0.index("Acme"), s0.index("Acme") + 4, s0.index("Oslo"), s0.index("Oslo") + 4) in unscored
     assert precision_at_recall([(0.9, True), (0.8, False), (0.7, True), (0.1, False)], 2, 0.5) == 1.0
     assert precision_at_recall([(0.9, False), (0.8, True)], 2, 1.0) is None
+
+
+def test_tkre_variants_parse_training_knobs():
+    from fsre_cli.bench.common import parse_train_variants
+    from fsre_cli.bench.labeled import variants
+    from fsre_cli.errors import UsageError
+
+    parsed = parse_train_variants("statements=true;heldout=0,epochs=20")
+    assert parsed == [("tkre[statements=true]", (("statements", True),)),
+                      ("tkre[heldout=0,epochs=20]", (("heldout", 0.0), ("epochs", 20)))]
+    rows = variants(["tkre"], False, parsed)
+    assert [(v.name, v.kind) for v in rows] == [("tkre", "tkre"), ("tkre[statements=true]", "tkre"),
+                                                ("tkre[heldout=0,epochs=20]", "tkre")]
+    for bad in ("colour=red", "epochs=many", "statements=maybe", "seed=3", "heldout"):
+        with pytest.raises(UsageError):
+            parse_train_variants(bad)
+    assert parse_train_variants(None) == [] and parse_train_variants(" ; ") == []

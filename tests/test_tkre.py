@@ -388,3 +388,16 @@ def test_decision_rules_and_min_precision() -> None:
     scorer.decision = "relation"
     assert scorer.keeps("a", 0.3, 0.9) is True and scorer.keeps("b", 0.3, 0.0) is False
     assert TkreScorer(artifact, min_precision=1.0).threshold == pytest.approx(0.75)
+
+
+def test_statements_restate_each_example_and_stay_out_of_the_default_key(toy_schema) -> None:
+    from fsre_cli.tkre.data import statement_instances
+
+    (first, *_) = toy_schema.relations["born_in"].examples
+    (inst,) = statement_instances([first], toy_schema)
+    assert inst.label == "born_in" and inst.group == first.text and inst.pair.text == "Barack Obama born in Honolulu."  # no template: the name read as words
+    assert _named(inst) == ("Barack Obama", "Honolulu")
+    source = resolve_encoder(None)
+    default = cache_key(toy_schema, None, TrainConfig(), source.fingerprint)
+    assert cache_key(toy_schema, None, TrainConfig(statements=False), source.fingerprint) == default
+    assert cache_key(toy_schema, None, TrainConfig(statements=True), source.fingerprint) != default

@@ -77,6 +77,41 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def parse_train_variants(text: str | None) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
+    """``"statements=true;heldout=0,epochs=20"`` -> one extra tkre row per `;` item, each a set of
+    TrainConfig overrides (values read as the field's type), named ``tkre[...]``."""
+    import dataclasses
+
+    from fsre_cli.tkre.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = []
+    for item in (text or "").split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        overrides = []
+        for part in item.split(","):
+            name, sep, value = part.partition("=")
+            name, value = name.strip(), value.strip()
+            if not sep or name not in fields or name in ("seed", "encoder", "precision"):
+                known = ", ".join(sorted(set(fields) - {"seed", "encoder", "precision"}))
+                raise UsageError(f"--tkre-variants: {part!r} is not KNOB=VALUE with a training knob ({known})")
+            default = getattr(TrainConfig(), name)
+            try:
+                if isinstance(default, bool):
+                    if value.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError(value)
+                    parsed: Any = value.lower() in ("true", "1")
+                else:
+                    parsed = type(default)(value)
+            except ValueError:
+                raise UsageError(f"--tkre-variants: {name} takes a {type(default).__name__}, not {value!r}") from None
+            overrides.append((name, parsed))
+        out.append((f"tkre[{item}]", tuple(overrides)))
+    return out
+
+
 def aggregate(values: Sequence[float]) -> dict[str, float | int]:
     """Mean and sample standard deviation over seeds (std 0.0 for a single value)."""
     vals = [float(v) for v in values]

@@ -299,9 +299,12 @@ class Variant:
         return self.name in LLM_VARIANTS
 
 
-def variants(methods: Sequence[str], ablations: bool) -> list[Variant]:
-    """The rows to run, in order: the methods, then the ablation ladder."""
+def variants(methods: Sequence[str], ablations: bool,
+             tkre_variants: Sequence[tuple[str, tuple[tuple[str, Any], ...]]] = ()) -> list[Variant]:
+    """The rows to run, in order: the methods, extra tkre rows with training overrides, then the
+    ablation ladder."""
     out = [Variant(m, m) for m in methods]
+    out += [Variant(name, "tkre", overrides) for name, overrides in tkre_variants]
     if ablations:
         out += [
             Variant("ablation:prototype", "prototype"),
@@ -592,6 +595,7 @@ def run_crossre(
     sample_seed: int = 0,
     settings: RunSettings = RunSettings(),
     log: Log = NULL_LOG,
+    tkre_variants: Sequence[tuple[str, tuple[tuple[str, Any], ...]]] = (),
 ) -> dict[str, Any]:
     """CrossRE: K-shot schema from `{domain}-train.json`, micro-F1 on `{domain}-dev.json` (gold entities)."""
     from fsre_cli.bench.common import data_file
@@ -599,7 +603,7 @@ def run_crossre(
     folder = data_file(data, "crossre")
     started, sw = time.perf_counter(), Stopwatch()
     ctx = settings.context(log)
-    rows = variants(methods, ablations)
+    rows = variants(methods, ablations, tkre_variants)
     runs: list[dict[str, Any]] = []
     tests: dict[str, Any] = {}
     try:
@@ -640,6 +644,7 @@ def run_redocred(
     split_seed: int = 0,
     settings: RunSettings = RunSettings(),
     log: Log = NULL_LOG,
+    tkre_variants: Sequence[tuple[str, tuple[tuple[str, Any], ...]]] = (),
 ) -> dict[str, Any]:
     """Re-DocRED, sentence level, top-20 relations: K-shot schema from half of the documents
     (split by document, `split_seed`), micro-F1 on the sentences of the other half."""
@@ -654,7 +659,7 @@ def run_redocred(
         train, test = split_documents(sentences, split_seed)
         test = subsample(test, max_sentences, split_seed)
     ctx = settings.context(log)
-    rows = variants(methods, ablations)
+    rows = variants(methods, ablations, tkre_variants)
     try:
         with sw("run"):
             runs, described = run_dataset("redocred", train, test, descriptions=descriptions,

@@ -11,7 +11,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from fsre_cli.bench.common import data_file, parse_ints, parse_names, parse_settings, pct, write_result
+from fsre_cli.bench.common import (data_file, parse_ints, parse_names, parse_settings, parse_train_variants, pct,
+                                   write_result)
 from fsre_cli.cli.common import command
 from fsre_cli.cli.options import BatchOpt, DeviceOpt, EncoderOpt, PrecisionOpt, QuietOpt
 from fsre_cli.console import Log
@@ -74,6 +75,8 @@ NoLocalLLMOpt = Annotated[bool, typer.Option("--no-local-llm", help="Never start
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Torch threads (default $FSRE_THREADS, else "
                                                    "min(4, cores)).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
+TkreVariantsOpt = Annotated[Optional[str], typer.Option("--tkre-variants", help="Extra tkre rows, `;`-separated, each "
+                                                     "a set of training knobs (`statements=true;heldout=0`).")]
 TypesOpt = Annotated[str, typer.Option("--types", help="Where each relation's head and tail types come from: "
                                        "examples (its K examples: all a K-shot user knows) or split (the whole "
                                        "train split: the earlier, optimistic protocol).")]
@@ -190,6 +193,7 @@ def crossre(
     cache_models: CacheModelsOpt = False,
     cascade_route: CascadeRouteOpt = 0.15,
     precision: PrecisionOpt = "auto",
+    tkre_variants: TkreVariantsOpt = None,
     types: TypesOpt = "examples",
     example_entities: ExampleEntitiesOpt = True,
     no_local_llm: NoLocalLLMOpt = False,
@@ -217,7 +221,8 @@ def crossre(
     result = run_crossre(parse_names(domains, "--domains", CROSSRE_DOMAINS), data=data,
                          ks=parse_ints(k, "--k") or [8], methods=method_list, ablations=ablate,
                          seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
-                         sample_seed=sample_seed, settings=settings, log=log)
+                         sample_seed=sample_seed, settings=settings, log=log,
+                         tkre_variants=parse_train_variants(tkre_variants))
     _labeled_table(result, log)
     _emit(result, out)
 
@@ -241,6 +246,7 @@ def redocred(
     cache_models: CacheModelsOpt = False,
     cascade_route: CascadeRouteOpt = 0.15,
     precision: PrecisionOpt = "auto",
+    tkre_variants: TkreVariantsOpt = None,
     types: TypesOpt = "examples",
     example_entities: ExampleEntitiesOpt = True,
     no_local_llm: NoLocalLLMOpt = False,
@@ -265,7 +271,8 @@ def redocred(
                          cascade_route, precision, types, example_entities)
     result = run_redocred(data=data, pid2name=pid2name, ks=parse_ints(k, "--k") or [8], methods=method_list,
                           ablations=ablate, seeds=parse_ints(seeds, "--seeds") or [0], max_sentences=max_sentences,
-                          split_seed=split_seed, settings=settings, log=log)
+                          split_seed=split_seed, settings=settings, log=log,
+                          tkre_variants=parse_train_variants(tkre_variants))
     _labeled_table(result, log)
     _emit(result, out)
 

@@ -47,6 +47,7 @@ class TrainConfig:
     min_epochs: int = 8  # a few-shot held-out slice is too small to stop earlier on
     max_steps: int = 360  # fine-tuning step budget: bounds the time on crowded or large schemas
     negatives_per_example: int = 4  # sampled in-sentence NOTA pairs per example (plus one re-typed)
+    statements: bool = False  # each example's relation template filled with its head and tail, as a positive
     lr: float = 3e-5
     head_lr: float = 1e-3
     batch_size: int = 16
@@ -84,6 +85,8 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     """A hash of everything that determines the model: schema, sidecar data, encoder, knobs, and
     the example sentences' known mentions (they decide the NOTA pairs)."""
     knobs = config.to_dict()
+    if not knobs.get("statements"):
+        del knobs["statements"]  # off, as before the knob: keys stay valid
     if knobs.get("precision") == "fp32":
         del knobs["precision"]  # fp32 is what models before the knob ran in: their keys stay valid
     payload = {

@@ -163,6 +163,22 @@ def reversed_negative(ex: Example, schema: Schema, labelled: set[tuple[int, int,
     return Instance(PairSpec(ex.text, *t, ex.tail.type, *h, ex.head.type), None, ex.text, ex.source)
 
 
+def statement_instances(examples: Iterable[Example], schema: Schema) -> list[Instance]:
+    """Each example's relation stated plainly with its own head and tail ("Frida Kahlo was born
+    in Coyoacán."), from the relation's template: what the user wrote about the relation becomes
+    one more positive per example, in the example's group (same side of the held-out split)."""
+    out = []
+    for ex in examples:
+        rel = schema.relations.get(ex.relation)
+        if rel is None or ex.head.text == ex.tail.text:
+            continue
+        text = rel.statement(ex.head.text, ex.tail.text).rstrip(".") + "."
+        pair = explanation_pair(text, ex.head.text, ex.tail.text, ex.head.type, ex.tail.type)
+        if pair is not None:
+            out.append(Instance(pair, ex.relation, ex.text, "statement"))
+    return out
+
+
 def relation_negatives(negatives: Iterable[Example]) -> list[Instance]:
     """The schema's `negatives:`: pairs that do not hold the relation they are listed under."""
     return [Instance(example_pair(n), None, n.text, "negative", not_relation=n.relation) for n in negatives]

@@ -1,0 +1,77 @@
+"""Markdown tables for BENCHMARKS.md from `fsre bench crossre|redocred --out FILE.json` results.
+
+Per dataset and method: F1 (mean ± std over seeds) under each tkre decision rule scored on the
+same model (threshold = the calibrated one; nota = the best relation when it beats NOTA;
+relation = per-relation thresholds where the held-out slice had enough pairs), the dev-tuned
+ceiling, ECE, and the summed error kinds.
+
+    python benchmarks/quality_table.py runs/honest-a.json runs/honest-b.json
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def _ms(values: list[float]) -> str:
+    if not values:
+        return "—"
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def rows(paths: list[str]) -> list[dict]:
+    runs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            runs += [r for r in json.load(f)["runs"] if "skipped" not in r]
+    return runs
+
+
+def table(runs: list[dict]) -> str:
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        by[(r["dataset"], r["k"], r["variant"])].append(r)
+    out = ["| dataset | K | method | F1 (threshold) | P | R | F1 (nota) | F1 (relation) | F1 dev-tuned | ECE | "
+           "reversed / wrong rel. / NOTA as rel. / missed | seeds |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    means: dict[tuple, list[list[float]]] = defaultdict(lambda: [[], [], [], []])
+    for (dataset, k, variant), rs in by.items():
+        rule = lambda name: [r["rules"][name]["f1"] for r in rs if "rules" in r]  # noqa: E731
+        errors = [sum(r["errors"][kind] for r in rs) for kind in ("reversed", "wrong relation", "nota as relation",
+                                                                   "missed")] if all("errors" in r for r in rs) else None
+        ece = [r["reliability"]["ece"] for r in rs if "reliability" in r]
+        out.append(f"| {dataset} | {k} | {variant} | **{_ms([r['f1'] for r in rs])}** | "
+                   f"{_ms([r['precision'] for r in rs])} | {_ms([r['recall'] for r in rs])} | {_ms(rule('nota'))} | "
+                   f"{_ms(rule('relation'))} | {_ms([r['best_threshold_f1'] for r in rs if 'best_threshold_f1' in r])} | "
+                   f"{f'{statistics.fmean(ece):.3f}' if ece else '—'} | "
+                   f"{' / '.join(map(str, errors)) if errors else '—'} | {len(rs)} |")
+        m = means[(k, variant)]
+        m[0].append(statistics.fmean(r["f1"] for r in rs))
+        if rule("nota"):
+            m[1].append(statistics.fmean(rule("nota")))
+            m[2].append(statistics.fmean(rule("relation")))
+        m[3].append(statistics.fmean(r["best_threshold_f1"] for r in rs if "best_threshold_f1" in r)
+                    if any("best_threshold_f1" in r for r in rs) else 0.0)
+    if len({d for d, _, _ in by}) > 1:
+        for (k, variant), (f1, nota, rel, ceiling) in means.items():
+            fmt = lambda v: f"{100 * statistics.fmean(v):.1f}" if v else "—"  # noqa: E731
+            out.append(f"| **mean of {len(f1)} datasets** | {k} | {variant} | **{fmt(f1)}** | | | {fmt(nota)} | "
+                       f"{fmt(rel)} | {fmt(ceiling)} | | | |")
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    print(table(rows(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
