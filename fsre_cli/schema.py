@@ -83,6 +83,7 @@ class SchemaSpec(BaseModel):
     encoder: str | None = None
     entity_types: dict[str, list[str]]
     relations: dict[str, RelationSpec]
+    data: list[str] = Field(default_factory=list)  # fully annotated JSONL documents (paths beside the schema)
 
     _norm_labels = field_validator("entity_types", mode="before")(
         lambda v: {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
@@ -139,6 +140,14 @@ class Schema:
     path: Path | None = None
     description: str = ""
     warnings: list[str] = field(default_factory=list)
+    data: list[Any] = field(default_factory=list)  # AnnotatedSentence of the `data:` files
+
+    @property
+    def data_examples(self) -> list[Example]:
+        """The `data:` files' triples as examples that list their sentences' other entities."""
+        from fsre_cli.annotated import examples_of
+
+        return examples_of(self.data)
 
     @property
     def relation_names(self) -> list[str]:
@@ -146,7 +155,8 @@ class Schema:
 
     @property
     def examples(self) -> list[Example]:
-        return [e for r in self.relations.values() for e in r.examples]
+        """The relations' examples, then those of the `data:` files."""
+        return [e for r in self.relations.values() for e in r.examples] + (self.data_examples if self.data else [])
 
     @property
     def negatives(self) -> list[Example]:
@@ -156,8 +166,9 @@ class Schema:
     def nota_advice(self) -> list[str]:
         """Relations whose examples tell training nothing about NOTA: no `negatives:`, and no
         example lists its sentence's other `entities:` (training then guesses them with NER)."""
+        from_data = {e.relation for e in self.data_examples} if self.data else set()
         bare = [name for name, r in self.relations.items()
-                if r.examples and not r.negatives and not any(e.entities for e in r.examples)]
+                if r.examples and not r.negatives and not any(e.entities for e in r.examples) and name not in from_data]
         if not bare:
             return []
         return [f"{len(bare)} of {len(self.relations)} relations have no negatives and no example lists its "
@@ -219,7 +230,12 @@ class Schema:
         }
 
     def content_hash(self) -> str:
-        data = json.dumps(self.canonical(), sort_keys=True, ensure_ascii=False)
+        canonical = self.canonical()
+        if self.data:  # only when present, so schemas without `data:` keep their hash
+            from fsre_cli.annotated import data_hash
+
+            canonical["data"] = data_hash(self.data)
+        data = json.dumps(canonical, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
@@ -387,6 +403,18 @@ def parse_schema(text: str, filename: str = "<schema>", path: Path | None = None
         raise SchemaError(problems)
     schema.path = path
     schema.warnings = warnings
+    if spec.data:
+        from fsre_cli.annotated import read_data_file
+
+        base = path.parent if path is not None else Path.cwd()
+        for i, name in enumerate(spec.data):
+            file = base / name
+            if not file.is_file():
+                report(("data", i), f"no such file: {file}")
+                continue
+            schema.data += read_data_file(file, schema, problems.append)
+        if problems:
+            raise SchemaError(problems)
     return schema
 
 

@@ -272,3 +272,75 @@ def test_a_negative_that_is_also_an_example_is_refused() -> None:
     with pytest.raises(SchemaError) as info:
         parse_schema(text, filename="n.yaml")
     assert any("negatives[0]: this pair is also an example of the relation" in p for p in info.value.problems)
+
+
+def _annotated(tmp_path: Path, triples_fix=None) -> Path:
+    import json
+
+    text = "Tim Cook runs Apple from Cupertino. Sundar Pichai met Tim Cook in Oslo.\n\nGoogle hired Ann Lee."
+
+    def at(word: str, nth: int = 1) -> dict:
+        i = -1
+        for _ in range(nth):
+            i = text.index(word, i + 1)
+        return {"start": i, "end": i + len(word)}
+
+    entities = [dict(at(w, n), type=t) for w, n, t in [("Tim Cook", 1, "PERSON"), ("Apple", 1, "ORG"),
+                                                       ("Cupertino", 1, "GPE"), ("Sundar Pichai", 1, "PERSON"),
+                                                       ("Tim Cook", 2, "PERSON"), ("Oslo", 1, "GPE"),
+                                                       ("Google", 1, "ORG"), ("Ann Lee", 1, "PERSON")]]
+    triples = [{"relation": "ceo_of", "head": at("Tim Cook"), "tail": at("Apple")},
+               {"relation": "based_in", "head": at("Apple"), "tail": at("Cupertino")}]
+    if triples_fix:
+        triples = triples_fix(triples, at)
+    (tmp_path / "docs.jsonl").write_text(json.dumps({"id": "d1", "text": text, "entities": entities,
+                                                     "triples": triples}) + "\n")
+    schema = tmp_path / "s.yaml"
+    schema.write_text("""\
+name: ann
+entity_types: {PERSON: [PERSON], ORG: [ORG], PLACE: [GPE]}
+data: [docs.jsonl]
+relations:
+  ceo_of: {description: the person leads the organization, head: PERSON, tail: ORG}
+  based_in: {description: the organization is based in the place, head: ORG, tail: PLACE}
+""")
+    return schema
+
+
+def test_annotated_documents_become_examples_and_nota_sentences(tmp_path: Path) -> None:
+    schema = load_schema(_annotated(tmp_path))
+    assert [s.text for s in schema.data] == ["Tim Cook runs Apple from Cupertino.", "Sundar Pichai met Tim Cook in Oslo.",
+                                             "Google hired Ann Lee."]
+    assert [s.triples for s in schema.data] == [((0, 1, "ceo_of"), (1, 2, "based_in")), (), ()]
+    ex = {(e.relation, e.head.text, e.tail.text, tuple(x.text for x in e.entities)) for e in schema.examples}
+    assert ex == {("ceo_of", "Tim Cook", "Apple", ("Cupertino",)), ("based_in", "Apple", "Cupertino", ("Tim Cook",))}
+    second = schema.data[1]
+    assert second.text[second.entities[2].start:second.entities[2].end] == "Oslo"  # offsets are the sentence's
+    assert schema.nota_advice() == [] and schema.content_hash() != load_schema(_annotated(
+        tmp_path, lambda t, at: t[:1])).content_hash()
+
+
+def test_annotated_document_errors_point_at_file_and_line(tmp_path: Path) -> None:
+    def broken(triples, at):
+        return [{"relation": "ceo_of", "head": at("Apple"), "tail": at("Tim Cook")},
+                {"relation": "owns", "head": at("Apple"), "tail": at("Tim Cook")},
+                {"relation": "ceo_of", "head": {"start": 0, "end": 3}, "tail": at("Apple")},
+                {"relation": "ceo_of", "head": at("Sundar Pichai"), "tail": at("Google")}]
+
+    with pytest.raises(SchemaError) as info:
+        load_schema(_annotated(tmp_path, broken))
+    problems = "\n".join(info.value.problems)
+    assert "docs.jsonl:1: triples[0]: ceo_of takes PERSON -> ORG, not ORG -> PERSON" in problems
+    assert "docs.jsonl:1: triples[1]: relation 'owns' is not in the schema" in problems
+    assert "docs.jsonl:1: triples[2].head: no listed entity at 0:3" in problems
+    (tmp_path / "s.yaml").write_text((tmp_path / "s.yaml").read_text().replace("docs.jsonl", "missing.jsonl"))
+    with pytest.raises(SchemaError) as info:
+        load_schema(tmp_path / "s.yaml")
+    assert any(":3: data[0]: no such file" in p for p in info.value.problems), info.value.problems
+
+
+def test_a_triple_across_sentences_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError) as info:
+        load_schema(_annotated(tmp_path, lambda t, at: t + [{"relation": "ceo_of", "head": at("Sundar Pichai"),
+                                                              "tail": at("Google")}]))
+    assert any("spans two sentences" in p for p in info.value.problems)

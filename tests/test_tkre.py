@@ -401,3 +401,26 @@ def test_statements_restate_each_example_and_stay_out_of_the_default_key(toy_sch
     default = cache_key(toy_schema, None, TrainConfig(), source.fingerprint)
     assert cache_key(toy_schema, None, TrainConfig(statements=False), source.fingerprint) == default
     assert cache_key(toy_schema, None, TrainConfig(statements=True), source.fingerprint) != default
+
+
+def test_annotated_sentences_without_triples_give_nota_pairs(tmp_path) -> None:
+    import json
+
+    from fsre_cli.schema import load_schema
+    from fsre_cli.tkre.data import annotated_nota
+
+    text = "Ann Lee met Bob Stone at Acme. Acme hired Ann Lee."
+    ents = [{"start": text.index(w, o), "end": text.index(w, o) + len(w), "type": t}
+            for w, o, t in [("Ann Lee", 0, "PERSON"), ("Bob Stone", 0, "PERSON"), ("Acme", 0, "ORG"),
+                            ("Acme", 30, "ORG"), ("Ann Lee", 30, "PERSON")]]
+    (tmp_path / "d.jsonl").write_text(json.dumps({"text": text, "entities": ents, "triples": [
+        {"relation": "works_for", "head": ents[4], "tail": ents[3]}]}) + "\n")
+    (tmp_path / "s.yaml").write_text("name: a\nentity_types: {PERSON: [PERSON], ORG: [ORG]}\ndata: [d.jsonl]\n"
+                                     "relations:\n  works_for: {description: works for, head: PERSON, tail: ORG}\n")
+    schema = load_schema(tmp_path / "s.yaml")
+    nota = annotated_nota(schema.data, schema, seed=0, per_sentence=None)
+    assert sorted(_named(i) for i in nota) == [("Ann Lee", "Acme"), ("Bob Stone", "Acme")]  # the first sentence
+    assert all(i.label is None for i in nota)
+    assert len(annotated_nota(schema.data, schema, seed=0, per_sentence=1)) == 1
+    (ex,) = schema.examples  # the second sentence's triple, an example that lists no other entity
+    assert (ex.relation, ex.head.text, ex.tail.text, ex.entities) == ("works_for", "Ann Lee", "Acme", ())

@@ -45,6 +45,8 @@ def schema_check(
         for advice in schema.nota_advice():
             log.warn(f"{path}: {advice}")
         negatives = f", {len(schema.negatives)} negatives" if schema.negatives else ""
+        if schema.data:
+            negatives += f", {len(schema.data)} annotated sentences"
         log.info(f"{path}: ok ({len(schema.relations)} relations, {len(schema.examples)} examples{negatives})")
     if bad:
         raise typer.Exit(2)

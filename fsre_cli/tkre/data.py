@@ -179,6 +179,23 @@ def statement_instances(examples: Iterable[Example], schema: Schema) -> list[Ins
     return out
 
 
+def annotated_nota(sentences: Sequence, schema: Schema, seed: int, per_sentence: int | None) -> list[Instance]:
+    """NOTA pairs of the `data:` sentences that carry no triple (the sentences with triples give
+    theirs through their examples' `entities`): at most `per_sentence` of each, seeded."""
+    rng = random.Random(f"annotated/{seed}")
+    out: list[Instance] = []
+    for s in sentences:
+        if s.triples:
+            continue
+        pairs = [Instance(PairSpec(s.text, a.start, a.end, a.type, b.start, b.end, b.type), None, s.text, "data")
+                 for a in s.entities for b in s.entities
+                 if a is not b and not a.overlaps(b) and schema.relations_for(a.type, b.type)]
+        if per_sentence is not None and len(pairs) > per_sentence:
+            pairs = rng.sample(pairs, per_sentence)
+        out += pairs
+    return out
+
+
 def relation_negatives(negatives: Iterable[Example]) -> list[Instance]:
     """The schema's `negatives:`: pairs that do not hold the relation they are listed under."""
     return [Instance(example_pair(n), None, n.text, "negative", not_relation=n.relation) for n in negatives]

@@ -21,8 +21,8 @@ from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact, relation_signature
 from fsre_cli.tkre.calibration import calibrate_threshold, relation_thresholds
 from fsre_cli.tkre.config import TrainConfig, cache_key, sidecar_hash
-from fsre_cli.tkre.data import (Instance, build_instances, example_pair, explanation_pair, relation_negatives,
-                                split_heldout, statement_instances)
+from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, example_pair, explanation_pair,
+                                relation_negatives, split_heldout, statement_instances)
 from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, PairSpec, mark_pair, mark_pairs
@@ -88,6 +88,7 @@ def train_model(
         train_set += [i for i in statement_instances(examples, schema) if i.group in kept]
     train_set += relation_negatives(schema.negatives)  # they only train: a "not R" pair has no single gold label
     train_set += [Instance(p, None, p.text, "corpus") for p in corpus_pairs or ()]
+    train_set += annotated_nota(schema.data, schema, config.seed, config.negatives_per_example)
     log: list[dict] = []
     if config.pretrain:
         log += pretrain_stages(mlm, tokenizer, schema, examples, sidecar if config.use_synthetic else None,
