@@ -323,3 +323,17 @@ def test_every_help_has_an_example_and_readable_value_names() -> None:
     extract_help = runner.invoke(app, ["extract", "--help"], env={"COLUMNS": "120"}).output
     assert re.search(r"--resume\s+With --output", extract_help)  # a flag shows no value name
     assert re.search(r"--min-score\s+FLOAT", extract_help) and re.search(r"--schema\s+-s\s+PATH", extract_help)
+
+
+def test_decision_options_are_checked_before_anything_loads(workdir: Path) -> None:
+    docs, schema = str(workdir / "docs.jsonl"), str(workdir / "s.yaml")
+    bad = fsre("extract", docs, "--schema", schema, "--decision", "vote")
+    assert bad.returncode == 2 and "--decision must be one of threshold, nota, relation" in bad.stderr
+    both = fsre("extract", docs, "--schema", schema, "--min-precision", "0.9", "--min-score", "0.5")
+    assert both.returncode == 2 and "give one" in both.stderr
+    zero_shot = fsre("extract", docs, "--schema", schema, "--min-precision", "0.9", "--method", "qa4re")
+    assert zero_shot.returncode == 2 and "use it with --method tkre" in zero_shot.stderr
+    out_of_range = fsre("extract", docs, "--schema", schema, "--min-precision", "0")
+    assert out_of_range.returncode == 2 and "--min-precision must be above 0" in out_of_range.stderr
+    for out in (bad, both, zero_shot, out_of_range):
+        assert "training" not in out.stderr and "Traceback" not in out.stderr

@@ -30,6 +30,9 @@ def extract_command(
     min_precision: Annotated[Optional[float], typer.Option("--min-precision", help="tkre: the threshold at which "
                                                            "the model's held-out triples reached precision P "
                                                            "(0 < P <= 1): fewer, surer triples.")] = None,
+    decision: Annotated[str, typer.Option("--decision", help="tkre: threshold (the calibrated one), nota (the best "
+                                          "relation when it beats NOTA: no held-out threshold), relation (per-relation "
+                                          "held-out thresholds where there were enough pairs).")] = "threshold",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="With --output: skip documents already finished.")] = False,
     files_from: Annotated[Optional[str], typer.Option("--files-from", help="Read input paths from FILE (- for stdin).")] = None,
@@ -101,6 +104,7 @@ def extract_command(
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
                             cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
                             use_llm_cache=not no_cache, recognizer=recognizer, min_precision=min_precision,
+                            decision=decision,
                             log=log).validate()
     pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     scorer = build(schema, sidecar, method=method, options=options)
