@@ -478,15 +478,9 @@ def _resolve(spec: SchemaSpec, report, warn) -> Schema:
         seen_texts: set[tuple[str, str, str]] = set()
         for i, ex in enumerate(r.examples):
             loc = base + ("examples", i)
-            if not ex.text.strip():
-                report(loc + ("text",), "example text is empty")
-                continue
-            head = _resolve_mention(ex.text, ex.head, r.head, loc, "head", report)
-            tail = _resolve_mention(ex.text, ex.tail, r.tail, loc, "tail", report)
-            if head and tail:
-                if head.overlaps(tail):
-                    report(loc, f"head {head.text!r} and tail {tail.text!r} overlap")
-                    continue
+            pair = _resolve_pair(ex, r, loc, "example", report)
+            if pair:
+                head, tail = pair
                 key = (ex.text, head.text, tail.text)
                 if key in seen_texts:
                     warn(loc, "duplicate of an earlier example")
@@ -499,15 +493,9 @@ def _resolve(spec: SchemaSpec, report, warn) -> Schema:
                 rel.examples.append(Example(name, ex.text, head, tail, entities=entities))
         for i, neg in enumerate(r.negatives):
             loc = base + ("negatives", i)
-            if not neg.text.strip():
-                report(loc + ("text",), "negative text is empty")
-                continue
-            head = _resolve_mention(neg.text, neg.head, r.head, loc, "head", report)
-            tail = _resolve_mention(neg.text, neg.tail, r.tail, loc, "tail", report)
-            if head and tail:
-                if head.overlaps(tail):
-                    report(loc, f"head {head.text!r} and tail {tail.text!r} overlap")
-                    continue
+            pair = _resolve_pair(neg, r, loc, "negative", report)
+            if pair:
+                head, tail = pair
                 if any((e.text, e.head.start, e.head.end, e.tail.start, e.tail.end)
                        == (neg.text, head.start, head.end, tail.start, tail.end) for e in rel.examples):
                     report(loc, "this pair is also an example of the relation")
@@ -522,6 +510,22 @@ def _resolve(spec: SchemaSpec, report, warn) -> Schema:
         relations=relations,
         description=spec.description,
     )
+
+
+def _resolve_pair(spec: "ExampleSpec | NegativeSpec", r: RelationSpec, loc: tuple[Any, ...], what: str,
+                  report) -> tuple[Span, Span] | None:
+    """An example's or a negative's head and tail, found in its text and not overlapping."""
+    if not spec.text.strip():
+        report(loc + ("text",), f"{what} text is empty")
+        return None
+    head = _resolve_mention(spec.text, spec.head, r.head, loc, "head", report)
+    tail = _resolve_mention(spec.text, spec.tail, r.tail, loc, "tail", report)
+    if not (head and tail):
+        return None
+    if head.overlaps(tail):
+        report(loc, f"head {head.text!r} and tail {tail.text!r} overlap")
+        return None
+    return head, tail
 
 
 def _resolve_entities(text: str, specs: list[MentionSpec], labelled: tuple[Span, Span], types: list[str],
