@@ -275,7 +275,14 @@ def test_kshot_schema_tiny(tmp_path):
     phys = split.relations["physical"]  # the earlier protocol: types seen anywhere in the train split
     assert phys.head_types == ("organisation", "researcher") and phys.tail_types == ("location", "organisation")
     (ex,) = phys.examples
-    assert [m.text for m in ex.entities] == ["London"] and ex.entities[0].type == "location"
+    # London is the tail of another gold pair (Google DeepMind -> London): listing it would train that
+    # true pair as NOTA, so the example lists no other entity
+    assert ex.entities == ()
+    from fsre_cli.bench.datasets import LabeledSentence, _nota_entities
+
+    s = LabeledSentence("x", "A B C D", [Span(0, 1, "t", "A"), Span(2, 3, "t", "B"), Span(4, 5, "t", "C"),
+                                         Span(6, 7, "t", "D")], [(0, 1, "r"), (3, 1, "q")])
+    assert _nota_entities(s, 0, 1) == [2]  # C relates to nothing; D is in a gold pair with B
     assert schema.relations["compare"].examples == [] and schema.warnings
     assert schema.entity_types["task"] == ("task",)
     assert schema.relations["usage"].statement("A", "B") == "A uses B"

@@ -373,6 +373,22 @@ def redocred_descriptions(pid2name_path: str | Path, pids: Iterable[str] | None 
 
 
 # --------------------------------------------------------------------------- K-shot schemas
+def _nota_entities(s: LabeledSentence, head: int, tail: int) -> list[int]:
+    """The mentions an example lists as its sentence's other entities: those whose pairs with the
+    head, the tail and each other carry no gold relation (in either direction), so that training
+    them as NOTA agrees with the data; mentions overlapping a listed one are left out."""
+    related = {(a, b) for a, b, _ in s.relations} | {(b, a) for a, b, _ in s.relations} | s.ignored
+    keep = [head, tail]
+    for j, m in enumerate(s.mentions):
+        if j in keep or any(m.overlaps(s.mentions[k]) for k in keep):
+            continue
+        if any((j, k) in related or (k, j) in related for k in keep):
+            continue
+        keep.append(j)
+    return keep[2:]
+
+
+
 def kshot_schema(
     sentences: Sequence[LabeledSentence],
     k: int,
@@ -396,7 +412,10 @@ def kshot_schema(
       examples; a warning says so);
     * `example_entities`: each example lists the other gold mentions of its sentence as its
       `entities:` (what a user can write in the schema; training then makes every unlabelled
-      pair among them a NOTA negative). Off: the schema carries head and tail only;
+      pair among them a NOTA negative), leaving out mentions in a gold pair with a listed one, so
+      no pair the data relates trains as NOTA; when the example's pair read backwards holds a
+      relation of the schema, that is one more example (`source="kshot-reverse"`), as a user
+      annotating the sentence would write it. Off: the schema carries head and tail only;
     * sampling: per relation with ``random.Random(f"{seed}/{relation}")`` over its instances in
       data order, so a relation's examples do not depend on which other relations exist."""
     if k < 0:
@@ -419,6 +438,7 @@ def kshot_schema(
     relations: dict[str, Relation] = {}
     warnings: list[str] = []
     all_types = tuple(entity_types)
+    reverse: list[tuple[str, LabeledSentence, Span, Span]] = []
     if types not in ("examples", "split"):
         raise ValueError(f"types must be 'examples' or 'split', not {types!r}")
     for r in names:
@@ -441,9 +461,12 @@ def kshot_schema(
         for s, h, t in picks:
             entities = None
             if example_entities:
-                entities = tuple(Span(m.start, m.end, _mapped(m.type, type_map), m.text) for m in s.mentions
-                                 if not m.overlaps(h) and not m.overlaps(t))
-                entities = tuple(m for i, m in enumerate(entities) if not any(m.overlaps(o) for o in entities[:i]))
+                hi, ti = s.mentions.index(h), s.mentions.index(t)
+                entities = tuple(Span(m.start, m.end, _mapped(m.type, type_map), m.text)
+                                 for m in (s.mentions[j] for j in _nota_entities(s, hi, ti)))
+                # the pair read backwards holds a relation here (an inverse or symmetric one): a user
+                # who lists the sentence's entities labels it too, or training would call it NOTA
+                reverse.extend((lab, s, t, h) for a, b, lab in s.relations if (a, b) == (ti, hi))
             rel.examples.append(
                 Example(
                     r,
@@ -455,6 +478,13 @@ def kshot_schema(
                 )
             )
         relations[r] = rel
+    for lab, s, h, t in reverse:
+        rel = relations.get(lab)
+        if rel is not None and not any(e.text == s.text and (e.head.start, e.tail.start) == (h.start, t.start)
+                                       for e in rel.examples):
+            rel.examples.append(Example(lab, s.text, Span(h.start, h.end, _mapped(h.type, type_map), h.text),
+                                        Span(t.start, t.end, _mapped(t.type, type_map), t.text),
+                                        source="kshot-reverse", entities=()))
     return Schema(
         name=name,
         language="en",

@@ -25,7 +25,7 @@ from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, examp
                                 relation_negatives, split_heldout, statement_instances)
 from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
-from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, PairSpec, mark_pair, mark_pairs
+from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
 from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
 
@@ -62,13 +62,10 @@ def train_model(
     device: str = "cpu",
     on_progress: OnProgress | None = None,
     mentions: Mapping[str, Sequence[Span]] | None = None,
-    corpus_pairs: Sequence[PairSpec] | None = None,
 ) -> TrainResult:
     """Train the schema's classifier. `on_progress(stage, done, total)` reports steps.
     `mentions` (example text -> its typed entity spans) gives real NOTA pairs from the
-    example sentences; without it they are guessed from name-like spans. `corpus_pairs`:
-    unlabelled candidate pairs of the user's own documents, trained as NOTA (most co-occurring
-    pairs of real text hold no relation; the few that do are outweighed by the examples)."""
+    example sentences; without it they are guessed from name-like spans."""
     started = time.time()
     config = config.for_device(device)
     random.seed(config.seed)
@@ -86,9 +83,11 @@ def train_model(
     if config.statements:  # only beside training examples: a held-out sentence's statement would leak it
         kept = {i.group for i in train_set}
         train_set += [i for i in statement_instances(examples, schema) if i.group in kept]
-    train_set += relation_negatives(schema.negatives)  # they only train: a "not R" pair has no single gold label
-    train_set += [Instance(p, None, p.text, "corpus") for p in corpus_pairs or ()]
-    train_set += annotated_nota(schema.data, schema, config.seed, config.negatives_per_example)
+    # they only train (a "not R" pair has no single gold label), and never beside a held-out sentence
+    held_groups = {i.group for i in heldout}
+    train_set += [i for i in relation_negatives(schema.negatives) + annotated_nota(schema.data, schema, config.seed,
+                                                                                   config.negatives_per_example)
+                  if i.group not in held_groups]
     log: list[dict] = []
     if config.pretrain:
         log += pretrain_stages(mlm, tokenizer, schema, examples, sidecar if config.use_synthetic else None,
@@ -107,7 +106,6 @@ def train_model(
                     **held_detail},
         "train": {"instances": len(train_set), "positives": sum(1 for i in train_set if i.label),
                   "examples": len(examples), "relation_negatives": len(schema.negatives),
-                  "corpus_pairs": len(corpus_pairs or ()),
                   "negatives_from": "known mentions" if mentions else "name-like spans"},
         "encoder": {"name": source.name, "fingerprint": source.fingerprint},
         "config": config.to_dict(),
