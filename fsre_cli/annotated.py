@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from fsre_cli.schema import Example, Schema
 
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n")
+# a full stop after these is rarely a sentence end ("Mr. Smith", "Acme Inc. said", "J. Smith")
+ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|Inc|Ltd|Co|Corp|No|Gen|Col|Lt|Sgt|Rev|vs|etc|e\.g|i\.e)"
+                          r"|\b[A-Z])\.[\"')\]]*\s+$")
+MAX_DATA_BYTES = 50 * 1024 * 1024
 
 Report = Callable[[str], None]  # one "FILE:LINE: PATH: reason" problem
 
@@ -47,7 +51,9 @@ def sentence_bounds(text: str, entities: list[Span]) -> list[tuple[int, int]]:
     cuts = [0]
     for m in SENTENCE_END.finditer(text):
         at = m.end()
-        if not any(e.start < at < e.end for e in entities):
+        if ABBREVIATION.search(text[max(0, at - 12):at]):
+            continue
+        if not any(e.start < at <= e.end for e in entities):
             cuts.append(at)
     cuts.append(len(text))
     return [(a, a + len(text[a:b].rstrip())) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
@@ -57,8 +63,10 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def read_document(record: Any, where: str, schema: "Schema", report: Report) -> list[AnnotatedSentence]:
-    """The sentences of one annotated document (problems reported, bad parts left out)."""
+def read_document(record: Any, where: str, schema: "Schema", report: Report,
+                  warn: Report | None = None) -> list[AnnotatedSentence]:
+    """The sentences of one annotated document (problems reported, bad parts left out; a triple
+    across sentences is only a warning, since fsre never extracts such a pair)."""
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         report(f"{where}: a document needs a `text` string")
         return []
@@ -96,7 +104,7 @@ def read_document(record: Any, where: str, schema: "Schema", report: Report) -> 
     for j, t in enumerate(triples):
         loc = f"{where}: triples[{j}]"
         relation = t.get("relation") if isinstance(t, dict) else None
-        if relation not in schema.relations:
+        if not isinstance(relation, str) or relation not in schema.relations:
             report(f"{loc}: relation {relation!r} is not in the schema")
             ok = False
             continue
@@ -112,13 +120,18 @@ def read_document(record: Any, where: str, schema: "Schema", report: Report) -> 
             ok = False
             continue
         h, tl = ends
+        if h == tl:
+            report(f"{loc}: head and tail are the same entity")
+            ok = False
+            continue
         rel = schema.relations[relation]
         if entities[h].type not in rel.head_types or entities[tl].type not in rel.tail_types:
             report(f"{loc}: {relation} takes {'/'.join(rel.head_types)} -> {'/'.join(rel.tail_types)}, not "
                    f"{entities[h].type} -> {entities[tl].type}")
             ok = False
             continue
-        linked.append((h, tl, relation))
+        if (h, tl, relation) not in linked:
+            linked.append((h, tl, relation))
     if not ok:
         return []
     out = []
@@ -134,14 +147,18 @@ def read_document(record: Any, where: str, schema: "Schema", report: Report) -> 
                 if not any(s <= entities[h].start and entities[h].end <= e and s <= entities[t].start
                            and entities[t].end <= e for s, e in sentence_bounds(text, entities))]
     for h, t, r in crossing:
-        report(f"{where}: triple {r} {entities[h].text!r} -> {entities[t].text!r} spans two sentences; fsre "
-               "only extracts pairs within a sentence")
+        (warn or report)(f"{where}: triple {r} {entities[h].text!r} -> {entities[t].text!r} spans two sentences "
+                         "and is left out (fsre only extracts pairs within a sentence)")
     return out
 
 
-def read_data_file(path: Path, schema: "Schema", report: Report) -> list[AnnotatedSentence]:
+def read_data_file(path: Path, schema: "Schema", report: Report,
+                   warn: Report | None = None) -> list[AnnotatedSentence]:
     """Every annotated sentence of a `data:` JSONL file; problems go to `report` as FILE:LINE: reason."""
     try:
+        if path.stat().st_size > MAX_DATA_BYTES:
+            report(f"{path}: annotated documents larger than {MAX_DATA_BYTES // (1024 * 1024)} MB; use fewer")
+            return []
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         report(f"{path}: cannot read annotated documents ({exc.__class__.__name__}: {exc})")
@@ -155,7 +172,7 @@ def read_data_file(path: Path, schema: "Schema", report: Report) -> list[Annotat
         except (json.JSONDecodeError, RecursionError, ValueError) as exc:
             report(f"{path}:{n}: invalid JSON ({getattr(exc, 'msg', exc)})")
             continue
-        out += read_document(record, f"{path}:{n}", schema, report)
+        out += read_document(record, f"{path}:{n}", schema, report, warn)
     return out
 
 

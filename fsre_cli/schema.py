@@ -85,6 +85,7 @@ class SchemaSpec(BaseModel):
     relations: dict[str, RelationSpec]
     data: list[str] = Field(default_factory=list)  # fully annotated JSONL documents (paths beside the schema)
 
+    _norm_data = field_validator("data", mode="before")(_as_list)
     _norm_labels = field_validator("entity_types", mode="before")(
         lambda v: {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
     )
@@ -412,7 +413,7 @@ def parse_schema(text: str, filename: str = "<schema>", path: Path | None = None
             if not file.is_file():
                 report(("data", i), f"no such file: {file}")
                 continue
-            schema.data += read_data_file(file, schema, problems.append)
+            schema.data += read_data_file(file, schema, problems.append, schema.warnings.append)
         if problems:
             raise SchemaError(problems)
     return schema

@@ -333,6 +333,8 @@ def test_decision_options_are_checked_before_anything_loads(workdir: Path) -> No
     assert both.returncode == 2 and "give one" in both.stderr
     zero_shot = fsre("extract", docs, "--schema", schema, "--min-precision", "0.9", "--method", "qa4re")
     assert zero_shot.returncode == 2 and "use it with --method tkre" in zero_shot.stderr
+    nota = fsre("extract", docs, "--schema", schema, "--min-precision", "0.9", "--decision", "nota")
+    assert nota.returncode == 2 and "--decision nota does not use" in nota.stderr
     out_of_range = fsre("extract", docs, "--schema", schema, "--min-precision", "0")
     assert out_of_range.returncode == 2 and "--min-precision must be above 0" in out_of_range.stderr
     for out in (bad, both, zero_shot, out_of_range):

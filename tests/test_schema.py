@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fsre_cli.errors import SchemaError
-from fsre_cli.schema import load_schema, parse_schema
+from fsre_cli.schema import Span, load_schema, parse_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,7 +232,10 @@ def test_example_entities_and_relation_negatives_resolve() -> None:
     # both change the model, so both are in the content hash; a schema without them keeps its old hash
     bare = NOTA_SCHEMA.split("        entities:")[0]
     assert "negatives" not in str(parse_schema(bare).canonical()) and "entities" not in str(parse_schema(bare).canonical())
-    assert parse_schema(bare).content_hash() != schema.content_hash()
+    no_entities = NOTA_SCHEMA.replace(NOTA_SCHEMA[NOTA_SCHEMA.index("        entities:"):NOTA_SCHEMA.index("    negatives:")], "")
+    assert parse_schema(no_entities).negatives and parse_schema(no_entities).content_hash() != schema.content_hash()
+    retyped = NOTA_SCHEMA.replace("{text: Cupertino, type: PLACE}", "{text: Cupertino, type: ORG}")
+    assert parse_schema(retyped).content_hash() != schema.content_hash()
     without_negatives = NOTA_SCHEMA.split("    negatives:")[0]
     assert parse_schema(without_negatives).content_hash() != schema.content_hash()
 
@@ -339,8 +342,34 @@ def test_annotated_document_errors_point_at_file_and_line(tmp_path: Path) -> Non
     assert any(":3: data[0]: no such file" in p for p in info.value.problems), info.value.problems
 
 
-def test_a_triple_across_sentences_is_reported(tmp_path: Path) -> None:
+def test_a_triple_across_sentences_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    schema = load_schema(_annotated(tmp_path, lambda t, at: t + [{"relation": "ceo_of", "head": at("Sundar Pichai"),
+                                                                   "tail": at("Google")}]))
+    assert any("spans two sentences and is left out" in w for w in schema.warnings)
+    assert len(schema.examples) == 2
+
+
+def test_annotated_triples_that_cannot_be_examples_are_refused(tmp_path: Path) -> None:
+    def odd(triples, at):
+        return [{"relation": ["ceo_of"], "head": at("Tim Cook"), "tail": at("Apple")},  # not a string
+                {"relation": "ceo_of", "head": at("Tim Cook"), "tail": at("Tim Cook")}]
+
     with pytest.raises(SchemaError) as info:
-        load_schema(_annotated(tmp_path, lambda t, at: t + [{"relation": "ceo_of", "head": at("Sundar Pichai"),
-                                                              "tail": at("Google")}]))
-    assert any("spans two sentences" in p for p in info.value.problems)
+        load_schema(_annotated(tmp_path, odd))
+    problems = "\n".join(info.value.problems)
+    assert "triples[0]: relation ['ceo_of'] is not in the schema" in problems
+    assert "triples[1].tail" in problems or "triples[1]: head and tail are the same entity" in problems
+    twice = load_schema(_annotated(tmp_path, lambda t, at: t + t[:1]))  # a repeated triple is one example
+    assert len(twice.examples) == 2
+
+
+def test_sentence_cuts_skip_abbreviations_and_never_split_an_entity() -> None:
+    from fsre_cli.annotated import sentence_bounds
+
+    text = "Acme hired Mr. Smith in 2001. J. R. Hartley joined Acme Inc. in May. He left."
+    cuts = [text[a:b] for a, b in sentence_bounds(text, [])]
+    assert cuts == ["Acme hired Mr. Smith in 2001.", "J. R. Hartley joined Acme Inc. in May.", "He left."]
+    name = "Ann Lee. Acme Ltd is here."
+    assert [name[a:b] for a, b in sentence_bounds(name, [])] == ["Ann Lee.", "Acme Ltd is here."]
+    entity = Span(0, 12, "X", "Ann Lee. Acme")  # a given entity across the full stop keeps one sentence
+    assert [name[a:b] for a, b in sentence_bounds(name, [entity])] == [name]

@@ -100,6 +100,9 @@ def load_sentences(path: str | Path, mapping: Mapping[str, list[tuple[str, bool]
                             unscored.add((doc_id, a.start, a.end, b.start, b.end))
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise UsageError(f"{path}: document {di}: malformed Re-DocRED document ({exc!r})") from None
+    # P749 A->B and P355 B->A state one subsidiary_of triple: count it once
+    gold = list({(g["doc"], g["relation"], g["head"]["start"], g["head"]["end"], g["tail"]["start"],
+                  g["tail"]["end"]): g for g in gold}.values())
     scored_pairs = {(g["doc"], g["head"]["start"], g["head"]["end"], g["tail"]["start"], g["tail"]["end"]) for g in gold}
     unscored -= scored_pairs  # evidence for the pair in this sentence: it is scored
     return sentences, gold, unscored

@@ -94,11 +94,14 @@ def extract_command(
     sources = expand_paths(inputs or [], glob=glob, files_from=files_from)
     pipeline.check_sources(sources, files_from)
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
-    if min_precision is not None:
+    if min_precision is not None or decision != "threshold":
         from fsre_cli.scorers.base import resolve_method
 
+        flag = "--min-precision" if min_precision is not None else "--decision"
         if resolve_method(schema, method) != "tkre":
-            raise UsageError("--min-precision picks a tkre threshold on its held-out pairs; use it with --method tkre")
+            raise UsageError(f"{flag} sets how tkre decides; use it with --method tkre")
+        if min_precision is not None and decision == "nota":
+            raise UsageError("--min-precision sets a threshold, which --decision nota does not use: give one")
     recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
                                 device=device)
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
