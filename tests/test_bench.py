@@ -495,3 +495,18 @@ def test_tkre_variants_parse_training_knobs():
         with pytest.raises(UsageError):
             parse_train_variants(bad)
     assert parse_train_variants(None) == [] and parse_train_variants(" ; ") == []
+
+
+def test_shipped_schema_counts_a_subsidiary_stated_both_ways_once(tmp_path):
+    from fsre_cli.bench.shipped import load_sentences
+
+    doc = {"title": "t", "sents": [["YouTube", "is", "owned", "by", "Google", "."]],
+           "vertexSet": [[{"name": "YouTube", "pos": [0, 1], "sent_id": 0, "type": "ORG"}],
+                         [{"name": "Google", "pos": [4, 5], "sent_id": 0, "type": "ORG"}]],
+           "labels": [{"h": 0, "t": 1, "r": "P749", "evidence": [0]},  # parent organization: YouTube -> Google
+                      {"h": 1, "t": 0, "r": "P355", "evidence": [0]}]}  # subsidiary: Google -> YouTube (reversed)
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps([doc]))
+    _, gold, unscored = load_sentences(path)
+    assert [(g["relation"], g["head"]["text"], g["tail"]["text"]) for g in gold] == [("subsidiary_of", "YouTube", "Google")]
+    assert unscored == set()
