@@ -125,7 +125,7 @@ def precision_at_recall(scored: Sequence[tuple[float, bool]], n_gold: int, min_r
 def run_shipped(schema_path: str | Path = "schemas/org-people.yaml", *, data: str | Path | None = None,
                 max_sentences: int | None = None, sample_seed: int = 0, model: str | None = None,
                 device: str = "cpu", batch_size: int = 64, precision: str = "auto", decision: str = "threshold",
-                log: Log = NULL_LOG) -> dict[str, Any]:
+                top: int = 0, log: Log = NULL_LOG) -> dict[str, Any]:
     """Score a shipped schema's triples on Re-DocRED dev (see the module docstring)."""
     from fsre_cli.bench.common import data_file
     from fsre_cli.bench.labeled import prediction_records
@@ -192,6 +192,10 @@ def run_shipped(schema_path: str | Path = "schemas/org-people.yaml", *, data: st
         "reliability": reliability(ranked).to_dict(),
         "errors": error_kinds(records, gold),
         "per_relation": per_relation,
+        # the best-scored pairs with their sentences, to read what the errors are
+        "top": [{"score": round(r["score"], 4), "right": right(r), "relation": r["relation"],
+                 "head": r["head"]["text"], "tail": r["tail"]["text"], "doc": r["doc"]}
+                for r in sorted(best, key=lambda r: -r["score"])[:top]],
         "threshold": getattr(scorer, "threshold", None),
         "model_setup_seconds": round(setup, 1),
         "pairs_per_second": round(len(candidates) / seconds, 1) if seconds > 0 else None,

@@ -290,6 +290,8 @@ def shipped(
     model: Annotated[Optional[str], typer.Option("--model", help="A trained model folder (default: the cached model "
                                                  "`fsre extract` uses, trained now if there is none).")] = None,
     decision: Annotated[str, typer.Option("--decision", help="tkre's decision rule: threshold, nota or relation.")] = "threshold",
+    top: Annotated[int, typer.Option("--top", min=0, help="Also list the N best-scored pairs, right or wrong, in "
+                                     "the JSON.")] = 0,
     precision: PrecisionOpt = "auto",
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 64,
@@ -311,7 +313,7 @@ def shipped(
     set_threads(threads)
     ScorerOptions(decision=decision, precision=precision, batch_size=batch_size).validate()
     result = run_shipped(schema, data=data, max_sentences=max_sentences, model=model, device=_device(device),
-                         batch_size=batch_size, precision=precision, decision=decision, log=log)
+                         batch_size=batch_size, precision=precision, decision=decision, top=top, log=log)
     def p(x: float) -> str:
         return f"{100 * x:.1f}"
 
