@@ -81,6 +81,17 @@ class StreamFeed:
             self._lines.put(_ReadError(exc))
         self._lines.put(self._END)
 
+    def _get(self) -> object:
+        """The next line, waiting as long as it takes, but never past a recorded Ctrl-C."""
+        from fsre_cli import interrupts
+
+        while True:
+            interrupts.check()
+            try:
+                return self._lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
     def paused(self) -> bool:
         if self._next is self._NOTHING:
             try:
@@ -92,7 +103,7 @@ class StreamFeed:
     def __iter__(self) -> Iterator[str]:
         while True:
             if self._next is self._NOTHING:
-                item = self._lines.get()
+                item = self._get()
             else:
                 item, self._next = self._next, self._NOTHING
             if item is self._END:

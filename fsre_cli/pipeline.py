@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 from fsre_cli.candidates import document_candidates
 from fsre_cli.console import NULL_LOG, Log
 from fsre_cli.documents import Candidate, Document, Sentence, Triple
+from fsre_cli import interrupts
 from fsre_cli.errors import FsreError, UsageError
 from fsre_cli.schema import Schema
 from fsre_cli.scorers.base import PairScorer, Prediction
@@ -157,6 +158,7 @@ def run(
         with log.progress("extracting", total=None) as bar:
             for doc, triples in extract_triples(sentences, schema, scorer, min_score=min_score,
                                                 stats=stats, flush_when=flush_when):
+                interrupts.check()  # a Ctrl-C Python dropped (in a destructor) still stops the run here
                 writer.write(triples)
                 log.debug(f"{doc.id}: {stats.per_document.get(doc.id, 0)} candidate pairs, {len(triples)} triples")
                 if doc.final:  # recorded as soon as its last chunk is written: a stream may pause here

@@ -202,3 +202,34 @@ def test_cascade_checks_its_llm_endpoint_before_training(schema_file: Path, tmp_
                env={"FSRE_CACHE_DIR": str(tmp_path / "cache"), "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
                     "FSRE_LLM_MAX_RETRIES": "0"})
     assert out.returncode == 3 and "training" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_ctrl_c_that_python_drops_in_a_destructor_is_still_seen() -> None:
+    """SIGINT landing in a `__del__` raises KeyboardInterrupt where Python ignores it ("Exception
+    ignored in ..."): the run would go on and exit 0. The handler records the press, so the next
+    `check()` stops the run and the command line still exits 130."""
+    import gc
+    import os
+    import signal
+
+    from fsre_cli import interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        interrupts.install()
+
+        class Busy:
+            def __del__(self) -> None:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # the handler runs here, and its exception is dropped
+                    pass
+
+        Busy()
+        gc.collect()
+        assert interrupts.pressed()
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    finally:
+        interrupts._pressed.clear()
+        signal.signal(signal.SIGINT, before)

@@ -12,9 +12,13 @@ from typing import Any
 
 
 def main() -> None:
+    from fsre_cli import interrupts
+
+    interrupts.install()
     try:
         from fsre_cli.cli.root import main as run_app
     except KeyboardInterrupt:
+        interrupts.quiet()
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
     run_app()

@@ -51,6 +51,9 @@ def command(fn: F) -> F:
             quiet_stdout()
             raise typer.Exit(0) from None
         except KeyboardInterrupt:  # before a run has anything to keep (loading, training)
+            from fsre_cli import interrupts
+
+            interrupts.quiet()
             report_interrupt()
             raise typer.Exit(130) from None
 

@@ -62,17 +62,23 @@ app.add_typer(bench_app, name="bench", help="Reproducible benchmark runs on FewR
 def main() -> None:
     """Entry point: expected errors become one message and an exit code, never a traceback.
     Usage errors, --help and exit codes are handled by typer itself (standalone mode)."""
+    from fsre_cli import interrupts
+
     try:
         app()
     except FsreError as exc:  # raised outside a command (commands report their own)
         report_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        interrupts.quiet()
         report_interrupt()
         sys.exit(130)
     except SystemExit as exc:  # typer turns Ctrl-C while parsing options into a silent 130
-        if exc.code == 130:
+        if exc.code == 130 or (interrupts.pressed() and exc.code in (0, None)):
+            # a Ctrl-C whose exception Python dropped (it landed in a destructor) still ends in 130
+            interrupts.quiet()
             report_interrupt()
+            sys.exit(130)
         raise
     except BrokenPipeError:  # `fsre extract ... | head`, outside a command
         quiet_stdout()
