@@ -424,3 +424,10 @@ def test_annotated_sentences_without_triples_give_nota_pairs(tmp_path) -> None:
     assert len(annotated_nota(schema.data, schema, seed=0, per_sentence=1)) == 1
     (ex,) = schema.examples  # the second sentence's triple, an example that lists no other entity
     assert (ex.relation, ex.head.text, ex.tail.text, ex.entities) == ("works_for", "Ann Lee", "Acme", ())
+
+
+def test_a_heldout_fraction_of_zero_holds_out_nothing(toy_schema) -> None:
+    instances = build_instances(toy_schema.examples, toy_schema)
+    train, held = split_heldout(instances, 0.0, seed=0)
+    assert held == [] and train == instances
+    assert split_heldout(instances, 0.2, seed=0)[1]  # the default still holds some out

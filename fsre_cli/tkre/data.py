@@ -246,7 +246,10 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
 
 def split_heldout(instances: list[Instance], fraction: float, seed: int) -> tuple[list[Instance], list[Instance]]:
     """Hold out whole sentences, stratified by relation, so every relation keeps most of its
-    examples; relations with fewer than 3 sentences keep all of them for training."""
+    examples; relations with fewer than 3 sentences keep all of them for training. A fraction of 0
+    holds out nothing (every example trains; the threshold is then 0.5, or use `--decision nota`)."""
+    if fraction <= 0:
+        return list(instances), []
     rng = random.Random(seed)
     groups_by_relation: dict[str, list[str]] = {}
     for inst in instances:
