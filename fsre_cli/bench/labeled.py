@@ -147,7 +147,7 @@ def decision_report(scorer, test: TestSet, preds) -> dict[str, Any]:
     """For a scorer with decision rules (tkre): micro P/R/F1 of each rule on the same scores
     (`rules`), the kinds of its wrong triples (`errors`), and how well its scores are calibrated
     on dev (`reliability`: ECE and a table over every pair's best relation and score)."""
-    from fsre_cli.evaluation import error_kinds, reliability
+    from fsre_cli.evaluation import error_kinds, reliability, triple_key
     from fsre_cli.scorers.base import DECISIONS, Prediction
 
     keeps = getattr(scorer, "keeps", None)
@@ -155,23 +155,14 @@ def decision_report(scorer, test: TestSet, preds) -> dict[str, Any]:
         return {}
     rules: dict[str, Any] = {}
     for rule in DECISIONS:
-        own, scorer.decision = scorer.decision, rule
-        try:
-            decided = [Prediction(p.best if keeps(p.best, p.best_score, p.nota_score) else None, p.best_score,
-                                  p.best, p.best_score, p.nota_score) for p in preds]
-        finally:
-            scorer.decision = own
+        decided = [Prediction(p.best if keeps(p.best, p.best_score, p.nota_score, rule) else None, p.best_score,
+                              p.best, p.best_score, p.nota_score) for p in preds]
         m = score_triples(prediction_records(test.candidates, decided), test.gold).micro
         rules[rule] = {"f1": round(m.f1, 6), "precision": round(m.precision, 6), "recall": round(m.recall, 6)}
     records = prediction_records(test.candidates, preds)
-    gold_keys = {(g["doc"], g["relation"], g["head"]["start"], g["head"]["end"], g["tail"]["start"], g["tail"]["end"])
-                 for g in test.gold}
-    best = prediction_records(test.candidates, preds, best=True)
-    scored = [(r["score"], (r["doc"], r["relation"], r["head"]["start"], r["head"]["end"], r["tail"]["start"],
-                            r["tail"]["end"]) in gold_keys) for r in best]
-    emitted = [(r["score"], (r["doc"], r["relation"], r["head"]["start"], r["head"]["end"], r["tail"]["start"],
-                             r["tail"]["end"]) in gold_keys) for r in records]
-    high = [c for s, c in emitted if s >= 0.9]
+    gold_keys = {triple_key(g) for g in test.gold}
+    scored = [(r["score"], triple_key(r) in gold_keys) for r in prediction_records(test.candidates, preds, best=True)]
+    high = [triple_key(r) in gold_keys for r in records if r["score"] >= 0.9]
     return {"rules": rules, "errors": error_kinds(records, test.gold),
             "reliability": reliability(scored).to_dict(),
             "emitted_at_0.9": {"triples": len(high), "right": round(sum(high) / len(high), 4) if high else None}}

@@ -26,13 +26,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from fsre_cli.bench.common import aggregate, environment, subsample
+from fsre_cli.bench.common import environment, subsample
 from fsre_cli.bench.datasets import _read_json, tokens_to_text
 from fsre_cli.candidates import candidate_pairs
 from fsre_cli.console import NULL_LOG, Log
 from fsre_cli.documents import Mention, Sentence
 from fsre_cli.errors import UsageError
-from fsre_cli.evaluation import error_kinds, reliability, score_triples
+from fsre_cli.evaluation import error_kinds, reliability, score_triples, triple_key
 
 # schema relation -> [(Wikidata pid, reversed)]: reversed when the property's subject is the relation's tail
 WIKIDATA: dict[str, list[tuple[str, bool]]] = {
@@ -164,10 +164,10 @@ def run_shipped(schema_path: str | Path = "schemas/org-people.yaml", *, data: st
     records = [r for r in prediction_records(candidates, preds) if r["relation"] in mapped]
     best = [r for r in prediction_records(candidates, preds, best=True) if r["relation"] in mapped]
     report = score_triples(records, gold)
-    gold_keys = {(g["doc"], g["relation"], g["head"]["start"], g["tail"]["start"]) for g in gold}
+    gold_keys = {triple_key(g) for g in gold}
 
     def right(r: dict) -> bool:
-        return (r["doc"], r["relation"], r["head"]["start"], r["tail"]["start"]) in gold_keys
+        return triple_key(r) in gold_keys
 
     emitted = [(r["score"], right(r)) for r in records]
     ranked = [(r["score"], right(r)) for r in best]
@@ -201,5 +201,4 @@ def run_shipped(schema_path: str | Path = "schemas/org-people.yaml", *, data: st
         "pairs_per_second": round(len(candidates) / seconds, 1) if seconds > 0 else None,
         "seconds": round(time.perf_counter() - started, 1),
         "environment": environment(device),
-        "summary_f1": aggregate([micro.f1]),
     }

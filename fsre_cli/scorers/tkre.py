@@ -81,11 +81,12 @@ class TkreScorer:
             out.append(Prediction(best if self.keeps(best, score, nota) else None, score, best, score, nota))
         return out
 
-    def keeps(self, relation: str, score: float, nota: float) -> bool:
-        """The decision rule: does the pair's best relation become a triple?"""
-        if self.decision == "nota":
+    def keeps(self, relation: str, score: float, nota: float, decision: str | None = None) -> bool:
+        """The decision rule (this scorer's, or `decision`): does the pair's best relation become a triple?"""
+        decision = decision or self.decision
+        if decision == "nota":
             return score > nota
-        if self.decision == "relation":
+        if decision == "relation":
             return score >= self.relation_thresholds.get(relation, self.threshold)
         return score >= self.threshold
 
