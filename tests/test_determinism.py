@@ -52,11 +52,15 @@ def scorers():
     meta = {"relations": list(SCHEMA.relations), "threshold": 0.5,
             "config": {"max_length": 128, "precision": precision}}
     tkre = TkreScorer(Artifact(classifier, load_tokenizer(source), meta), batch_size=16)
-    return {"tkre": tkre, "prototype": build(SCHEMA, method="prototype", device="cpu", batch_size=16)}
+    packed_meta = {**meta, "config": {**meta["config"], "packing": "sentence"}}
+    packed = TkreScorer(Artifact(classifier, load_tokenizer(source), packed_meta), batch_size=16)
+    assert packed.packing == "sentence"
+    return {"tkre": tkre, "tkre-packed": packed,
+            "prototype": build(SCHEMA, method="prototype", device="cpu", batch_size=16)}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["tkre", "prototype"])
+@pytest.mark.parametrize("method", ["tkre", "tkre-packed", "prototype"])
 def test_a_documents_triples_are_the_same_alone_and_in_a_larger_run(scorers, method: str) -> None:
     scorer = scorers[method]
     recognizer = EntityRecognizer(SCHEMA, entities="given")

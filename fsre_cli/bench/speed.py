@@ -109,8 +109,8 @@ def bare_batches(scorer, calls: Sequence[Sequence[Candidate]]) -> list[dict[str,
     batches = []
     for cands in calls:
         marked = scorer.mark(cands)
-        for idx, width in tiles([len(m.input_ids) for m in marked], scorer.batch_size):
-            batches.append(collate([marked[i] for i in idx], pad, width))
+        for idx, width in tiles(marked.lengths, scorer.batch_size):
+            batches.append(collate([marked.sequences[i] for i in idx], pad, width))
     return batches
 
 

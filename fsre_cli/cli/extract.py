@@ -11,8 +11,8 @@ import typer
 
 from fsre_cli.cli.common import command, load_schema_and_sidecar, recognizer_for
 from fsre_cli.cli.options import (
-    PRECISION_HELP, BatchOpt, DeviceOpt, EncoderOpt, LangOpt, LLMModelOpt, NerModelOpt, NoCacheOpt, QuietOpt,
-    SchemaOpt, StanzaDirOpt, VerboseOpt,
+    PRECISION_HELP, BatchOpt, DeviceOpt, EncoderOpt, LangOpt, LLMModelOpt, NerModelOpt, NoCacheOpt, PackingOpt,
+    QuietOpt, SchemaOpt, StanzaDirOpt, VerboseOpt,
 )
 from fsre_cli.console import Log
 from fsre_cli.errors import UsageError
@@ -59,6 +59,7 @@ def extract_command(
     batch_size: BatchOpt = 64,
     precision: Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION",
                                            help=PRECISION_HELP + " Used when extract trains the model.")] = "auto",
+    packing: PackingOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -107,7 +108,7 @@ def extract_command(
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
                             cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
                             use_llm_cache=not no_cache, recognizer=recognizer, min_precision=min_precision,
-                            decision=decision,
+                            decision=decision, packing=packing,
                             log=log).validate()
     pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     scorer = build(schema, sidecar, method=method, options=options)

@@ -18,6 +18,10 @@ EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENC
                                                    help="Hugging Face model id or local path (default: bundled MiniLM).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION", help=PRECISION_HELP)]
+PACKING_HELP = ("How candidate pairs reach the encoder when a model is trained: sentence (one pass per sentence "
+                "with every mention marked, each pair read off its two markers; several times faster) or pair "
+                "(one pass per pair, the reference). A trained model is always scored the way it was trained.")
+PackingOpt = Annotated[Optional[str], typer.Option("--packing", envvar="FSRE_PACKING", help=PACKING_HELP)]
 MAX_BATCH = 1024  # = tkre.config.MAX_SCORING_ROWS (not imported: this module loads at `fsre --help`)
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=MAX_BATCH,
                                        help="Pairs per encoder batch (every batch has exactly this many rows, so a "

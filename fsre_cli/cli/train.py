@@ -9,7 +9,8 @@ import typer
 
 from fsre_cli.cli.common import command, load_schema_and_sidecar, recognizer_for
 from fsre_cli.cli.options import (
-    DeviceOpt, EncoderOpt, LangOpt, NerModelOpt, PrecisionOpt, QuietOpt, SchemaArg, SeedOpt, StanzaDirOpt,
+    DeviceOpt, EncoderOpt, LangOpt, NerModelOpt, PackingOpt, PrecisionOpt, QuietOpt, SchemaArg, SeedOpt,
+    StanzaDirOpt,
 )
 from fsre_cli.console import Log
 from fsre_cli.errors import UsageError
@@ -32,6 +33,7 @@ def train_command(
                                             help="Tokens per marked sentence.")] = 128,
     seed: SeedOpt = 0,
     precision: PrecisionOpt = "auto",
+    packing: PackingOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain even when a cached model exists.")] = False,
     entities: Annotated[str, typer.Option("--entities", help="auto: NOTA pairs for training come from Stanza's "
                                           "entities in the example sentences when an NER model is installed; given: "
@@ -55,6 +57,7 @@ def train_command(
     from fsre_cli.tkre.artifact import check_model_output, save_artifact
     from fsre_cli.tkre.config import TrainConfig
     from fsre_cli.tkre.encoder import check_precision, pick_device, set_threads
+    from fsre_cli.tkre.packing import check_packing
     from fsre_cli.tkre.store import ensure_model
     from fsre_cli.tkre.train import example_mentions
 
@@ -67,7 +70,8 @@ def train_command(
     check_cache_root()
     config = TrainConfig(encoder=encoder, pretrain=not no_pretrain, scl=not no_scl, epochs=epochs,
                          mslm_epochs=mslm_epochs, scl_epochs=scl_epochs, seed=seed, use_synthetic=not no_synthetic,
-                         max_length=max_length, precision=check_precision(precision))
+                         max_length=max_length, precision=check_precision(precision),
+                         packing=check_packing(packing or TrainConfig.packing))
     if synth:
         from fsre_cli.cli.llm import synth_main
 

@@ -61,6 +61,7 @@ class ScorerOptions:
     train: Any = None  # tkre.config.TrainConfig; default TrainConfig(encoder, precision)
     encoder: str | None = None
     precision: str = "auto"
+    packing: str | None = None  # tkre training: pair | sentence (None: TrainConfig's default)
     device: str = "auto"
     batch_size: int = SCORING_ROWS
     seed: int = 0  # QA4RE option order, prototype negatives
@@ -84,6 +85,10 @@ class ScorerOptions:
 
         check_batch_size(self.batch_size)
         check_precision(self.precision)
+        if self.packing is not None:
+            from fsre_cli.tkre.packing import check_packing
+
+            check_packing(self.packing)
         if self.decision not in DECISIONS:
             raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.min_precision is not None and not 0 < self.min_precision <= 1:

@@ -11,7 +11,8 @@ from fsre_cli.tkre.artifact import Artifact
 from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import native_bf16
 from fsre_cli.tkre.inference import predict_probs
-from fsre_cli.tkre.markers import MarkedPair, PairSpec, mark_pairs
+from fsre_cli.tkre.markers import PairSpec
+from fsre_cli.tkre.packing import Encoded, encode_pairs
 
 
 class TkreScorer:
@@ -38,6 +39,7 @@ class TkreScorer:
         self.device = device
         self.batch_size = batch_size
         self.max_length = max_length or int(artifact.meta["config"].get("max_length", 128))
+        self.packing = artifact.meta["config"].get("packing", "pair")  # scored as it was trained
         # scored in the precision it was calibrated in, where this device has it natively
         trained_in = artifact.meta["config"].get("precision", "fp32")
         self.precision = trained_in if trained_in == "fp32" or native_bf16(device) else "fp32"
@@ -64,8 +66,10 @@ class TkreScorer:
         """Best-relation scores of the held-out pairs at training time (the cascade calibrates on them)."""
         return list(self.artifact.meta.get("heldout", {}).get("scores") or [])
 
-    def mark(self, candidates: Sequence[Candidate]) -> list[MarkedPair]:
-        return mark_pairs([PairSpec.of_candidate(c) for c in candidates], self.artifact.tokenizer, self.max_length)
+    def mark(self, candidates: Sequence[Candidate]) -> Encoded:
+        """The encoder inputs; in packed mode a sentence's candidates must come in one call."""
+        return encode_pairs([PairSpec.of_candidate(c) for c in candidates], self.artifact.tokenizer, self.max_length,
+                            self.packing)
 
     def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
         if not candidates:
@@ -102,7 +106,8 @@ def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:
 
     if options.artifact is not None:
         return options.artifact
-    config = options.train or TrainConfig(encoder=options.encoder, precision=options.precision)
+    config = options.train or TrainConfig(encoder=options.encoder, precision=options.precision,
+                                          packing=options.packing or TrainConfig.packing)
     mentions = options.mentions
     if mentions is None and options.recognizer is not None and options.model is None:
         mentions = example_mentions(schema, sidecar, config, options.recognizer)

@@ -56,6 +56,7 @@ class TrainConfig:
     use_synthetic: bool = True
     seed: int = 0
     precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
+    packing: str = "pair"  # pair: one encoder pass per pair; sentence: one per sentence (tkre.packing)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,6 +88,8 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     knobs = config.to_dict()
     if not knobs.get("statements"):
         del knobs["statements"]  # off, as before the knob: keys stay valid
+    if knobs.get("packing") == "pair":
+        del knobs["packing"]  # the mode models before the knob were trained in: their keys stay valid
     if knobs.get("precision") == "fp32":
         del knobs["precision"]  # fp32 is what models before the knob ran in: their keys stay valid
     payload = {

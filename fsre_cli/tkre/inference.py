@@ -11,7 +11,8 @@ from fsre_cli.schema import Schema
 from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import autocast
 from fsre_cli.tkre.markers import MarkedPair
-from fsre_cli.tkre.model import PairClassifier, collate
+from fsre_cli.tkre.model import PairClassifier, collate, pair_reads
+from fsre_cli.tkre.packing import Encoded
 
 
 def allowed_mask(schema: Schema, head_type: str, tail_type: str) -> list[bool]:
@@ -44,20 +45,29 @@ def tiles(lengths: Sequence[int], rows: int, step: int = TILE_TOKENS) -> Iterato
 
 @torch.inference_mode()
 def predict_probs(
-    classifier: PairClassifier, pairs: Sequence[MarkedPair], allowed: Sequence[Sequence[bool]], pad_id: int,
-    device: str = "cpu", batch_size: int = SCORING_ROWS, precision: str = "fp32",
+    classifier: PairClassifier, pairs: Encoded | Sequence[MarkedPair], allowed: Sequence[Sequence[bool]],
+    pad_id: int, device: str = "cpu", batch_size: int = SCORING_ROWS, precision: str = "fp32",
 ) -> torch.Tensor:
     """Softmax over NOTA + the relations each pair's types allow (others get probability 0),
-    scored in fixed-shape `tiles`, so a pair's probabilities do not depend on the other pairs.
-    A model trained in bf16 is calibrated in bf16, so it is best scored in it too (`TkreScorer`
-    does where it can)."""
+    scored in fixed-shape `tiles` of sequences, so a pair's probabilities do not depend on the
+    other pairs (a packed pass's on its own sentence's pairs only). A model trained in bf16 is
+    calibrated in bf16, so it is best scored in it too (`TkreScorer` does where it can)."""
+    encoded = pairs if isinstance(pairs, Encoded) else Encoded.per_pair(pairs)
     classifier.eval()
-    out = torch.zeros((len(pairs), len(allowed[0]) if allowed else 1))
+    out = torch.zeros((len(encoded), len(allowed[0]) if allowed else 1))
     mask_all = torch.tensor([list(a) for a in allowed], dtype=torch.bool)
-    for idx, width in tiles([len(p.input_ids) for p in pairs], batch_size):
-        batch = collate([pairs[i] for i in idx], pad_id, width)
+    for idx, width in tiles(encoded.lengths, batch_size):
+        batch = collate([encoded.sequences[i] for i in idx], pad_id, width)
+        read, where = pair_reads(encoded, idx, pad_to=batch_size)
+        if not read:
+            continue
         with autocast(precision, device):
-            logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
-        logits = logits.float().cpu().masked_fill(~mask_all[idx], float("-inf"))
-        out[idx] = torch.softmax(logits, dim=-1)
+            states = classifier.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                      where["head_index"].to(device), where["tail_index"].to(device),
+                                      where["rows"].to(device))
+            # the classifier runs on blocks of exactly `batch_size` pairs: fixed shapes here too
+            logits = torch.cat([classifier.head(states[i : i + batch_size])
+                                for i in range(0, states.size(0), batch_size)])
+        logits = logits[: len(read)].float().cpu().masked_fill(~mask_all[read], float("-inf"))
+        out[read] = torch.softmax(logits, dim=-1)
     return out

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
 HEAD_OPEN, HEAD_TYPE = "@", "*"
 TAIL_OPEN, TAIL_TYPE = "#", "^"
+# (head opener, head type marker, tail opener, tail type marker). Packed passes mark every
+# mention alike, since one mention is the head of some pairs and the tail of others; their
+# two-mention passes (and pre-training, in that mode) use the same style.
+PAIR_STYLE = (HEAD_OPEN, HEAD_TYPE, TAIL_OPEN, TAIL_TYPE)
+SHARED_STYLE = (HEAD_OPEN, HEAD_TYPE, HEAD_OPEN, HEAD_TYPE)
 
 # token categories used by span masking (MSLM) and span pooling (SCL)
 SPECIAL, OTHER, ENTITY, RELATION = 0, 1, 2, 3
@@ -54,12 +59,12 @@ def type_words(entity_type: str) -> str:
     return entity_type.replace("_", " ").replace("-", " ").lower()
 
 
-def marked_text(pair: PairSpec) -> tuple[str, tuple[int, int], tuple[int, int]]:
+def marked_text(pair: PairSpec, style: tuple[str, str, str, str] = PAIR_STYLE) -> tuple[str, tuple[int, int], tuple[int, int]]:
     """The sentence with both entities wrapped; returns it with the char spans of the two
     wrapped entities (opening marker to closing marker, inclusive)."""
     segments = [
-        (pair.head_start, pair.head_end, HEAD_OPEN, HEAD_TYPE, pair.head_type, "head"),
-        (pair.tail_start, pair.tail_end, TAIL_OPEN, TAIL_TYPE, pair.tail_type, "tail"),
+        (pair.head_start, pair.head_end, style[0], style[1], pair.head_type, "head"),
+        (pair.tail_start, pair.tail_end, style[2], style[3], pair.tail_type, "tail"),
     ]
     segments.sort(key=lambda s: s[0])
     out: list[str] = []
@@ -79,17 +84,19 @@ def marked_text(pair: PairSpec) -> tuple[str, tuple[int, int], tuple[int, int]]:
     return "".join(out), spans["head"], spans["tail"]
 
 
-def mark_pair(pair: PairSpec, tokenizer, max_length: int = 128) -> MarkedPair:
+def mark_pair(pair: PairSpec, tokenizer, max_length: int = 128,
+              style: tuple[str, str, str, str] = PAIR_STYLE) -> MarkedPair:
     """Tokenize the marked sentence and locate the markers, cutting long inputs around the pair."""
-    return mark_pairs([pair], tokenizer, max_length)[0]
+    return mark_pairs([pair], tokenizer, max_length, style)[0]
 
 
-def mark_pairs(pairs: list[PairSpec], tokenizer, max_length: int = 128) -> list[MarkedPair]:
+def mark_pairs(pairs: list[PairSpec], tokenizer, max_length: int = 128,
+               style: tuple[str, str, str, str] = PAIR_STYLE) -> list[MarkedPair]:
     """`mark_pair` for many pairs with one batched (Rust) tokenizer call: on a CPU the
     per-pair Python overhead would otherwise rival the encoder's own cost."""
     if not pairs:
         return []
-    marked = [marked_text(p) for p in pairs]
+    marked = [marked_text(p, style) for p in pairs]
     enc = tokenizer([m[0] for m in marked], add_special_tokens=False, return_offsets_mapping=True)
     return [
         _locate(ids, offsets, head_span, tail_span, tokenizer, max_length)

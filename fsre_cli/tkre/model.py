@@ -32,6 +32,31 @@ def collate(pairs: Sequence[MarkedPair], pad_id: int, width: int | None = None) 
     }
 
 
+def pair_reads(encoded, sequence_ids: Sequence[int], pad_to: int | None = None
+               ) -> tuple[list[int], dict[str, torch.Tensor]]:
+    """The pairs read off a batch of `encoded`'s sequences (each sequence counted once, at its
+    first row): their ids, and the rows and marker indices `PairClassifier.forward` reads. With
+    `pad_to`, the reads are padded (repeating the last) to a multiple of it, so the classifier's
+    own matrix product runs at fixed shapes too; the ids list only the real pairs."""
+    pairs, rows, heads, tails = [], [], [], []
+    seen: set[int] = set()
+    for row, seq in enumerate(sequence_ids):
+        if seq in seen:
+            continue
+        seen.add(seq)
+        for pair in encoded.reads_of[seq]:
+            _seq, head, tail = encoded.reads[pair]
+            pairs.append(pair)
+            rows.append(row)
+            heads.append(head)
+            tails.append(tail)
+    if pad_to and pairs and len(pairs) % pad_to:
+        extra = pad_to - len(pairs) % pad_to
+        rows, heads, tails = rows + rows[-1:] * extra, heads + heads[-1:] * extra, tails + tails[-1:] * extra
+    return pairs, {"rows": torch.tensor(rows, dtype=torch.long), "head_index": torch.tensor(heads, dtype=torch.long),
+                   "tail_index": torch.tensor(tails, dtype=torch.long)}
+
+
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
                            window: int = 8) -> list[list[int]]:
     """Shuffled batches of similar length: shuffle, sort within windows of `window` batches,
@@ -47,8 +72,12 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.
     return batches
 
 
-def pair_states(hidden: torch.Tensor, head_index: torch.Tensor, tail_index: torch.Tensor) -> torch.Tensor:
-    rows = torch.arange(hidden.size(0), device=hidden.device)
+def pair_states(hidden: torch.Tensor, head_index: torch.Tensor, tail_index: torch.Tensor,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+    """[head-marker state; tail-marker state] per pair; pair i is read from row `rows[i]` of the
+    batch (row i when not given: one pair per sequence)."""
+    if rows is None:
+        rows = torch.arange(hidden.size(0), device=hidden.device)
     return torch.cat([hidden[rows, head_index], hidden[rows, tail_index]], dim=-1)
 
 
@@ -62,12 +91,13 @@ class PairClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, num_relations + 1)
 
-    def embed(self, input_ids, attention_mask, head_index, tail_index) -> torch.Tensor:
+    def embed(self, input_ids, attention_mask, head_index, tail_index, rows=None) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return pair_states(hidden, head_index, tail_index)
+        return pair_states(hidden, head_index, tail_index, rows)
 
-    def forward(self, input_ids, attention_mask, head_index, tail_index) -> torch.Tensor:
-        return self.head(self.dropout(self.embed(input_ids, attention_mask, head_index, tail_index)))
+    def forward(self, input_ids, attention_mask, head_index, tail_index, rows=None) -> torch.Tensor:
+        """Logits per pair; with `rows`, several pairs are read off one sequence (packed passes)."""
+        return self.head(self.dropout(self.embed(input_ids, attention_mask, head_index, tail_index, rows)))
 
 
 class SpanContrastiveHead(nn.Module):

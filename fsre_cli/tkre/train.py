@@ -25,8 +25,9 @@ from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, examp
                                 relation_negatives, split_heldout, statement_instances)
 from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
-from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
-from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches
+from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
+from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches, pair_reads
+from fsre_cli.tkre.packing import Encoded, encode_pairs, style_of
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
 
 OnProgress = Callable[[str, int, int], None]  # (stage, steps done, steps in the stage)
@@ -77,8 +78,10 @@ def train_model(
     if not examples:
         raise UsageError(f"schema {schema.name!r} has no examples to train on; use --method qa4re for zero-shot")
 
+    # a packed pass reads every pair of its sentence at no extra encoder cost: all of them train
+    per_example = None if config.packing == "sentence" else config.negatives_per_example
     instances = build_instances(examples, schema, seed=config.seed, mentions=mentions,
-                                negatives_per_example=config.negatives_per_example)
+                                negatives_per_example=per_example)
     train_set, heldout = split_heldout(instances, config.heldout, config.seed)
     if config.statements:  # only beside training examples: a held-out sentence's statement would leak it
         kept = {i.group for i in train_set}
@@ -86,14 +89,14 @@ def train_model(
     # they only train (a "not R" pair has no single gold label), and never beside a held-out sentence
     held_groups = {i.group for i in heldout}
     train_set += [i for i in relation_negatives(schema.negatives) + annotated_nota(schema.data, schema, config.seed,
-                                                                                   config.negatives_per_example)
+                                                                                   per_example)
                   if i.group not in held_groups]
     log: list[dict] = []
     if config.pretrain:
         log += pretrain_stages(mlm, tokenizer, schema, examples, sidecar if config.use_synthetic else None,
                                config, device, on_progress)
     classifier = PairClassifier(mlm.base_model, len(schema.relations)).to(device)
-    held = HeldOut.mark(heldout, schema, tokenizer, config.max_length)
+    held = HeldOut.mark(heldout, schema, tokenizer, config.max_length, config.packing)
     fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
     log += fine_log
     threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
@@ -124,10 +127,13 @@ def _batches(n: int, batch_size: int) -> int:
 
 
 def pretrain_items(schema: Schema, examples: list[Example], sidecar: Sidecar | None, tokenizer,
-                   max_length: int) -> list[PretrainItem]:
-    """Stage 1/2 corpus: examples, synthetic examples and explanations (tied to head and tail)."""
+                   max_length: int, packing: str = "pair") -> list[PretrainItem]:
+    """Stage 1/2 corpus: examples, synthetic examples and explanations (tied to head and tail),
+    marked in the style fine-tuning uses."""
     index = {name: i for i, name in enumerate(schema.relations)}
-    items = [PretrainItem(mark_pair(example_pair(e), tokenizer, max_length), index[e.relation]) for e in examples]
+    style = style_of(packing)
+    items = [PretrainItem(mark_pair(example_pair(e), tokenizer, max_length, style), index[e.relation])
+             for e in examples]
     for exp in sidecar.explanations if sidecar else []:
         rel = schema.relations.get(exp.relation)
         if rel is None:
@@ -135,7 +141,7 @@ def pretrain_items(schema: Schema, examples: list[Example], sidecar: Sidecar | N
         pair = explanation_pair(exp.text, exp.head, exp.tail, rel.head_types[0], rel.tail_types[0])
         if pair is not None:
             # the explanation's own wording is not a relation span for SCL: relation -1
-            items.append(PretrainItem(mark_pair(pair, tokenizer, max_length), -1))
+            items.append(PretrainItem(mark_pair(pair, tokenizer, max_length, style), -1))
         else:
             ids = tokenizer(exp.text, truncation=True, max_length=max_length)["input_ids"]
             cats = [SPECIAL] + [OTHER] * (len(ids) - 2) + [SPECIAL]
@@ -146,7 +152,7 @@ def pretrain_items(schema: Schema, examples: list[Example], sidecar: Sidecar | N
 def pretrain_stages(mlm, tokenizer, schema: Schema, examples: list[Example], sidecar: Sidecar | None,
                     config: TrainConfig, device: str, on_progress: OnProgress | None) -> list[dict]:
     """Stage 1 (MSLM), then stage 2 (SCL with MSLM kept on) unless `config.scl` is off."""
-    items = pretrain_items(schema, examples, sidecar, tokenizer, config.max_length)
+    items = pretrain_items(schema, examples, sidecar, tokenizer, config.max_length, config.packing)
     stages = [("mslm", config.mslm_epochs, False)] + ([("scl", config.scl_epochs, True)] if config.scl else [])
     log: list[dict] = []
     for name, epochs, use_scl in stages:
@@ -168,15 +174,16 @@ def pretrain_stages(mlm, tokenizer, schema: Schema, examples: list[Example], sid
 class HeldOut:
     """The held-out slice, marked once: early stopping and calibration both score it."""
 
-    pairs: list[MarkedPair]
+    pairs: Encoded
     labels: list[int]  # 0 = NOTA, i = relation i (schema order, from 1)
     allowed: list[list[bool]]
 
     @classmethod
-    def mark(cls, instances: Sequence[Instance], schema: Schema, tokenizer, max_length: int) -> "HeldOut":
+    def mark(cls, instances: Sequence[Instance], schema: Schema, tokenizer, max_length: int,
+             packing: str = "pair") -> "HeldOut":
         labels = label_ids(instances, schema)
         allowed = [allowed_mask(schema, i.pair.head_type, i.pair.tail_type) for i in instances]
-        return cls(mark_pairs([i.pair for i in instances], tokenizer, max_length), labels, allowed)
+        return cls(encode_pairs([i.pair for i in instances], tokenizer, max_length, packing), labels, allowed)
 
     def probs(self, classifier: PairClassifier, tokenizer, config: TrainConfig, device: str) -> torch.Tensor:
         return predict_probs(classifier, self.pairs, self.allowed, tokenizer.pad_token_id, device,
@@ -212,7 +219,7 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
               config: TrainConfig, device: str, on_progress: OnProgress | None) -> tuple[list[dict], int]:
     """Cross-entropy over NOTA + relations with early stopping on the held-out slice's F1 (then
     its loss); the classifier is left at its best epoch. Returns the epoch log and that epoch."""
-    train_pairs = mark_pairs([i.pair for i in train_set], tokenizer, config.max_length)
+    train_pairs = encode_pairs([i.pair for i in train_set], tokenizer, config.max_length, config.packing)
     train_labels = torch.tensor(label_ids(train_set, schema))
     train_excluded = torch.tensor(excluded_ids(train_set, schema))
     optimizer = torch.optim.AdamW(
@@ -223,18 +230,21 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
     )
     gen = random.Random(config.seed)
     best_state, best_f1, best_loss, best_epoch, stale = None, -1.0, float("inf"), 0, 0
-    steps_per_epoch = _batches(len(train_pairs), config.batch_size)
+    steps_per_epoch = _batches(len(train_pairs.sequences), config.batch_size)
     epochs = max(1, min(config.epochs, -(-config.max_steps // max(1, steps_per_epoch))))
     total, done = epochs * steps_per_epoch, 0
     log: list[dict] = []
     for epoch in range(epochs):
         classifier.train()
         losses = []
-        for idx in length_grouped_batches([len(p.input_ids) for p in train_pairs], config.batch_size, gen):
-            batch = collate([train_pairs[i] for i in idx], tokenizer.pad_token_id)
+        for idx in length_grouped_batches(train_pairs.lengths, config.batch_size, gen):
+            batch = collate([train_pairs.sequences[i] for i in idx], tokenizer.pad_token_id)
+            read, where = pair_reads(train_pairs, idx)
             with autocast(config.precision, device):
-                logits = classifier(*(batch[k].to(device) for k in ("input_ids", "attention_mask", "head_index", "tail_index")))
-            loss = pair_loss(logits, train_labels[idx].to(device), train_excluded[idx].to(device))
+                logits = classifier(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                    where["head_index"].to(device), where["tail_index"].to(device),
+                                    where["rows"].to(device))
+            loss = pair_loss(logits, train_labels[read].to(device), train_excluded[read].to(device))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)

@@ -1,0 +1,163 @@
+"""How pairs become encoder inputs: one marked copy of the sentence per pair, or one per sentence.
+
+`pair` (the reference mode) wraps a pair's head and tail in typed markers, one encoder pass
+per pair: a sentence with 8 entities is encoded 56 times. `sentence` packs them: one pass per
+sentence with the same typed marker around *every* mention of its pairs, and each pair is read
+off its head's and tail's opening-marker states, in that order (the entity markers of ATLOP,
+at sentence level as in PL-Marker). Both modes train and score through `Encoded`: marked
+sequences, and for every pair where to read it.
+
+A packed pass marks the mentions of the pairs it is given, so a sentence's pairs are scored in
+one call (the pipeline does). Mentions that overlap another one of the same sentence, or a
+sentence whose packed copy is longer than `PACKED_MAX_LENGTH` tokens, fall back to a pass of
+their own per pair, in the same marker style.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from fsre_cli.errors import UsageError
+from fsre_cli.tkre.markers import (ENTITY, HEAD_OPEN, HEAD_TYPE, OTHER, PAIR_STYLE, SHARED_STYLE, SPECIAL, MarkedPair,
+                                   PairSpec, mark_pairs, type_words)
+
+PACKINGS = ("pair", "sentence")
+PACKED_MAX_LENGTH = 256  # tokens of a packed pass, markers included; longer sentences fall back per pair
+
+MentionKey = tuple[int, int, str]  # start, end, type in the sentence's coordinates
+
+
+def check_packing(packing: str) -> str:
+    if packing not in PACKINGS:
+        raise UsageError(f"--packing must be one of {', '.join(PACKINGS)}, not {packing!r}")
+    return packing
+
+
+def style_of(packing: str) -> tuple[str, str, str, str]:
+    """The marker style a mode trains and scores with (its pre-training items use it too)."""
+    return SHARED_STYLE if packing == "sentence" else PAIR_STYLE
+
+
+@dataclass
+class Encoded:
+    """Marked sequences and, per pair (in the order given), the sequence and the token indices
+    of its head's and tail's opening markers."""
+
+    sequences: list[MarkedPair]
+    reads: list[tuple[int, int, int]]
+    reads_of: list[list[int]] = field(default_factory=list)  # sequence -> its pairs
+
+    def __post_init__(self) -> None:
+        if not self.reads_of:
+            self.reads_of = [[] for _ in self.sequences]
+            for pair, (seq, _h, _t) in enumerate(self.reads):
+                self.reads_of[seq].append(pair)
+
+    def __len__(self) -> int:
+        return len(self.reads)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(s.input_ids) for s in self.sequences]
+
+    @classmethod
+    def per_pair(cls, marked: Sequence[MarkedPair]) -> "Encoded":
+        return cls(list(marked), [(i, m.head_index, m.tail_index) for i, m in enumerate(marked)])
+
+
+def encode_pairs(pairs: Sequence[PairSpec], tokenizer, max_length: int = 128, packing: str = "pair") -> Encoded:
+    """The encoder inputs for `pairs` in mode `packing` (see the module docstring)."""
+    if check_packing(packing) == "pair":
+        return Encoded.per_pair(mark_pairs(list(pairs), tokenizer, max_length))
+    by_text: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        by_text.setdefault(p.text, []).append(i)
+    plans: list[tuple[str, list[MentionKey], list[int]]] = []  # text, mentions to mark, pairs read off it
+    alone: list[int] = []
+    for text, members in by_text.items():
+        marked = _packable(pairs, members)
+        inside = [i for i in members if _head(pairs[i]) in marked and _tail(pairs[i]) in marked]
+        alone += [i for i in members if not (_head(pairs[i]) in marked and _tail(pairs[i]) in marked)]
+        if inside:
+            plans.append((text, sorted(marked), inside))
+    packed = _mark_packed([(text, mentions) for text, mentions, _ in plans], tokenizer)
+    sequences: list[MarkedPair] = []
+    reads: list[tuple[int, int, int] | None] = [None] * len(pairs)
+    for (text, mentions, inside), result in zip(plans, packed):
+        if result is None:  # too long to pack
+            alone += inside
+            continue
+        sequence, marker_at = result
+        seq = len(sequences)
+        sequences.append(sequence)
+        for i in inside:
+            reads[i] = (seq, marker_at[_head(pairs[i])], marker_at[_tail(pairs[i])])
+    singles = mark_pairs([pairs[i] for i in alone], tokenizer, max_length, SHARED_STYLE)
+    for i, single in zip(alone, singles):
+        reads[i] = (len(sequences), single.head_index, single.tail_index)
+        sequences.append(single)
+    return Encoded(sequences, reads)  # type: ignore[arg-type]
+
+
+def _head(p: PairSpec) -> MentionKey:
+    return (p.head_start, p.head_end, p.head_type)
+
+
+def _tail(p: PairSpec) -> MentionKey:
+    return (p.tail_start, p.tail_end, p.tail_type)
+
+
+def _packable(pairs: Sequence[PairSpec], members: Sequence[int]) -> set[MentionKey]:
+    """The mentions one pass can mark: no two overlap (the same span with two types counts as
+    overlapping). When some do, those in the most pairs win, then the earliest."""
+    uses: dict[MentionKey, int] = {}
+    for i in members:
+        for m in (_head(pairs[i]), _tail(pairs[i])):
+            uses[m] = uses.get(m, 0) + 1
+    chosen: list[MentionKey] = []
+    for m in sorted(uses, key=lambda m: (-uses[m], m)):
+        if all(m[1] <= c[0] or c[1] <= m[0] for c in chosen):
+            chosen.append(m)
+    return set(chosen)
+
+
+def _mark_packed(items: Sequence[tuple[str, list[MentionKey]]], tokenizer
+                 ) -> list[tuple[MarkedPair, dict[MentionKey, int]] | None]:
+    """Each text with every listed mention wrapped (one batched tokenizer call): the sequence and
+    each mention's opening-marker token, or None when it would exceed `PACKED_MAX_LENGTH`."""
+    if not items:
+        return []
+    texts, openers = [], []
+    for text, mentions in items:
+        out, at, cursor, length = [], [], 0, 0
+        for start, end, etype in mentions:  # sorted, non-overlapping
+            before = text[cursor:start]
+            wrapped = f" {HEAD_OPEN} {HEAD_TYPE} {type_words(etype)} {HEAD_TYPE} {text[start:end]} {HEAD_OPEN} "
+            at.append((length + len(before) + 1, length + len(before) + len(wrapped) - 1))
+            out += [before, wrapped]
+            length += len(before) + len(wrapped)
+            cursor = end
+        out.append(text[cursor:])
+        texts.append("".join(out))
+        openers.append(at)
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    results: list[tuple[MarkedPair, dict[MentionKey, int]] | None] = []
+    for (_text, mentions), ids, offsets, at in zip(items, enc["input_ids"], enc["offset_mapping"], openers):
+        if len(ids) + 2 > PACKED_MAX_LENGTH:
+            results.append(None)
+            continue
+        categories = [OTHER] * len(ids)
+        marker_at: dict[MentionKey, int] = {}
+        starts = [s for s, _e in offsets]
+        for mention, (open_char, close_char) in zip(mentions, at):
+            first = next(i for i, s in enumerate(starts) if s >= open_char)
+            last = max(i for i, s in enumerate(starts) if s < close_char)
+            for i in range(first, last + 1):
+                categories[i] = ENTITY
+            marker_at[mention] = first + 1  # after [CLS]
+        results.append((MarkedPair([cls_id] + list(ids) + [sep_id], 0, 0, [SPECIAL] + categories + [SPECIAL]),
+                        marker_at))
+    return results

@@ -1,0 +1,85 @@
+"""Packed passes: one encoder pass per sentence, every pair read off its own mentions' markers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fsre_cli.errors import UsageError
+from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
+from fsre_cli.tkre.inference import predict_probs
+from fsre_cli.tkre.markers import HEAD_OPEN, PairSpec, type_words
+from fsre_cli.tkre.model import PairClassifier
+from fsre_cli.tkre.packing import PACKED_MAX_LENGTH, encode_pairs
+
+TEXT = "Bill Gates founded Microsoft in Albuquerque with Paul Allen."
+MENTIONS = [(0, 10, "PERSON"), (19, 28, "ORG"), (32, 43, "LOC"), (49, 59, "PERSON")]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_encoder(None))
+
+
+def _all_pairs(text: str, mentions) -> list[PairSpec]:
+    return [PairSpec(text, *a, *b) for a in mentions for b in mentions if a != b]
+
+
+def _marked_mention(tokenizer, sequence, index: int) -> str:
+    """The words between the opening marker at `index` and its closing marker, type words and
+    mention text: "@ * org * microsoft @" -> "org * microsoft"."""
+    tokens = tokenizer.convert_ids_to_tokens(sequence.input_ids)
+    assert tokens[index] == HEAD_OPEN
+    end = tokens.index(HEAD_OPEN, index + 1)
+    return tokenizer.convert_tokens_to_string(tokens[index + 2 : end])
+
+
+def test_a_packed_pass_gives_each_pair_the_markers_of_its_own_mentions(tokenizer) -> None:
+    pairs = _all_pairs(TEXT, MENTIONS)
+    encoded = encode_pairs(pairs, tokenizer, 128, "sentence")
+    assert len(encoded.sequences) == 1 and len(encoded.reads) == len(pairs) == 12
+    for pair, (seq, head, tail) in zip(pairs, encoded.reads):
+        sequence = encoded.sequences[seq]
+        for index, (start, end, etype) in ((head, (pair.head_start, pair.head_end, pair.head_type)),
+                                           (tail, (pair.tail_start, pair.tail_end, pair.tail_type))):
+            expected = f"{type_words(etype)} * {TEXT[start:end]}".lower()
+            assert _marked_mention(tokenizer, sequence, index) == expected
+    # per-pair mode: one pass per pair, as before
+    assert len(encode_pairs(pairs, tokenizer, 128, "pair").sequences) == 12
+
+
+def test_overlapping_and_overlong_mentions_fall_back_to_a_pass_per_pair(tokenizer) -> None:
+    pairs = _all_pairs(TEXT, MENTIONS)
+    nested = PairSpec(TEXT, 0, 4, "PERSON", 19, 28, "ORG")  # "Bill" inside "Bill Gates"
+    encoded = encode_pairs(pairs + [nested], tokenizer, 128, "sentence")
+    assert len(encoded.sequences) == 2
+    seq, head, tail = encoded.reads[-1]
+    assert seq == 1 and _marked_mention(tokenizer, encoded.sequences[1], head) == "person * bill"
+    assert _marked_mention(tokenizer, encoded.sequences[1], tail) == "org * microsoft"
+    # a sentence too long to pack is read pair by pair, each within the per-pair length
+    long_text = TEXT + " " + " ".join(["and then nothing happened"] * 60)
+    long_pairs = _all_pairs(long_text, MENTIONS)
+    long = encode_pairs(long_pairs, tokenizer, 64, "sentence")
+    assert len(long.sequences) == len(long_pairs)
+    assert all(len(s.input_ids) <= 64 for s in long.sequences) and PACKED_MAX_LENGTH > 64
+    with pytest.raises(UsageError, match="--packing must be one of"):
+        encode_pairs(pairs, tokenizer, 128, "document")
+
+
+@pytest.mark.slow
+def test_packed_scores_do_not_depend_on_the_other_sentences_scored(tokenizer) -> None:
+    torch.manual_seed(0)
+    source = resolve_encoder(None)
+    classifier = PairClassifier(load_masked_lm(source).base_model, 3).eval()
+    other = "Marie Curie was born in Warsaw and worked in Paris for the Sorbonne."
+    other_pairs = _all_pairs(other, [(0, 11, "PERSON"), (24, 30, "LOC"), (45, 50, "LOC"), (59, 67, "ORG")])
+    pairs = _all_pairs(TEXT, MENTIONS)
+    allowed = [[True, True, True, False]] * (len(pairs) + len(other_pairs))
+    alone = predict_probs(classifier, encode_pairs(pairs, tokenizer, 128, "sentence"), allowed[: len(pairs)],
+                          tokenizer.pad_token_id, batch_size=4)
+    mixed = predict_probs(classifier, encode_pairs(other_pairs + pairs, tokenizer, 128, "sentence"), allowed,
+                          tokenizer.pad_token_id, batch_size=4)
+    assert torch.equal(alone, mixed[len(other_pairs):])
+    assert torch.all(alone[:, 3] == 0) and torch.allclose(alone.sum(-1), torch.ones(len(pairs)))
+    # one pass gives different pairs different scores (they are read at different markers)
+    assert len({round(float(p), 6) for p in alone[:, 1]}) == len(pairs)
