@@ -208,11 +208,15 @@ def extract_triples(
     scorer: PairScorer,
     *,
     min_score: float | None = None,
-    batch_pairs: int = 2048,
+    batch_pairs: int | None = None,
     stats: ExtractStats | None = None,
     flush_when: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Document, list[Triple]]]:
-    """Score every candidate pair; yield each document (or chunk) with its triples."""
+    """Score every candidate pair; yield each document (or chunk) with its triples. Pairs are
+    scored `batch_pairs` at a time (default: the scorer's `flush_pairs`, else 2048), whole
+    documents per call."""
+    if batch_pairs is None:
+        batch_pairs = int(getattr(scorer, "flush_pairs", 2048))
     stats = stats if stats is not None else ExtractStats()
     sentence_base: dict[str, int] = {}
     pending: list[tuple[Document, int, list[Candidate]]] = []

@@ -193,6 +193,32 @@ def test_train_then_extract_with_model_dir_and_resume(workdir: Path, tmp_path: P
 
 
 @pytest.mark.slow
+def test_packed_training_and_int8_extraction_keep_the_records_offsets(workdir: Path, tmp_path: Path) -> None:
+    env = {"FSRE_CACHE_DIR": str(tmp_path / "cache")}
+    model = tmp_path / "packed"
+    quick = ["--epochs", "2", "--mslm-epochs", "1", "--scl-epochs", "1"]
+    trained = fsre("train", str(workdir / "s.yaml"), *quick, "--packing", "sentence", "-o", str(model), env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((model / "fsre.json").read_text())["config"]["packing"] == "sentence"
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(3)))
+    base = ["extract", str(docs), "--schema", str(workdir / "s.yaml"), "--model", str(model), "--min-score", "0"]
+    torch_run, int8_run = fsre(*base, env=env), fsre(*base, "--quantize", "int8", env=env)
+    assert torch_run.returncode == 0 and int8_run.returncode == 0, int8_run.stderr
+    assert (model / "encoder.int8.onnx").is_file()  # exported once, into the model folder
+
+    def pairs(out: str) -> list[tuple]:
+        return sorted((r["doc"], r["head"]["start"], r["head"]["end"], r["head"]["text"], r["tail"]["start"],
+                       r["tail"]["end"]) for r in map(json.loads, out.splitlines()))
+
+    assert pairs(torch_run.stdout) == pairs(int8_run.stdout) and len(pairs(torch_run.stdout)) == 3 * 2
+    bad = fsre(*base, "--packing", "document", env=env)
+    assert bad.returncode == 2 and "--packing must be one of pair, sentence" in bad.stderr
+    proto = fsre(*base[:4], "--method", "prototype", "--quantize", "int8", env=env)
+    assert proto.returncode == 2 and "--quantize" in proto.stderr and "--method tkre" in proto.stderr
+
+
+@pytest.mark.slow
 def test_ctrl_c_exits_130_keeps_finished_documents_and_resume_continues(workdir: Path, tmp_path: Path) -> None:
     import re
     import signal

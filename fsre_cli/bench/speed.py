@@ -109,7 +109,7 @@ def bare_batches(scorer, calls: Sequence[Sequence[Candidate]]) -> list[dict[str,
     batches = []
     for cands in calls:
         marked = scorer.mark(cands)
-        for idx, width in tiles(marked.lengths, scorer.batch_size):
+        for idx, width in tiles(marked.lengths, scorer.tile_rows):
             batches.append(collate([marked.sequences[i] for i in idx], pad, width))
     return batches
 

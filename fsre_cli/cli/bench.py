@@ -386,3 +386,54 @@ def speed(
             rows.append([f"train time {tr['precision']} / {first['precision']}", f"{tr['seconds'] / first['seconds']:.2f}"])
     _table("fsre speed", ["measure", "value"], rows, log)
     _emit(result, out)
+
+
+@bench_app.command("modes")
+@command
+def modes(
+    datasets: Annotated[str, typer.Option("--datasets", help="crossre-DOMAIN and/or redocred (comma-separated): "
+                                          "held-out sentences with their gold entities.")] = "crossre-ai,redocred",
+    modes_: Annotated[str, typer.Option("--modes", help="pair, sentence, pair+int8, sentence+int8 "
+                                        "(comma-separated).")] = "pair,sentence,pair+int8,sentence+int8",
+    repeat: Annotated[int, typer.Option("--repeat", help="Interleaved rounds; medians are reported.")] = 3,
+    max_sentences: Annotated[Optional[int], typer.Option("--max-sentences", help="Score a seeded sample of "
+                                                         "this many test sentences.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="The K-shot sample and training seed.")] = 0,
+    k: Annotated[int, typer.Option("--k", help="Examples per relation.")] = 8,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure each mode's peak RSS "
+                                         "in a process of its own.")] = True,
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP)] = None,
+    precision: PrecisionOpt = "auto",
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    threads: ThreadsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Scoring modes on held-out data, interleaved in one run: per-pair and packed passes, torch
+    and int8 encoder; pairs/s and sentences/s through the real pipeline, the bare encoder on the
+    same batches, int8's agreement with torch, peak RSS. Models come from the model cache (the
+    quality benchmarks' `--cache-models`) or are trained once per packing.
+
+    Example: `fsre bench modes --datasets crossre-ai,redocred --repeat 3 --threads 1`
+    """
+    from fsre_cli.bench.modes import run_modes
+
+    log = Log(quiet=quiet)
+    set_threads(threads)
+    result = run_modes(parse_names(datasets, "--datasets"), parse_names(modes_, "--modes"), data=data, seed=seed,
+                       k=k, max_sentences=max_sentences, repeat=repeat, device=_device(device),
+                       batch_size=batch_size, precision=check_precision(precision), rss=memory, log=log)
+    for case in result["cases"]:
+        rows = []
+        for mode, r in case["modes"].items():
+            agree = next((v for key, v in r.items() if key.startswith("agreement_with_")), None)
+            rows.append([mode, f"{r['pairs_per_second']:.0f}", f"{r['sentences_per_second']:.1f}",
+                         f"{r['bare_encoder_pairs_per_second']:.0f}", f"{r['speedup_vs_pair_pipeline'] or 0:.2f}",
+                         f"{100 * agree['same_decision']:.1f}%" if agree else "",
+                         f"{r['memory']['peak_rss_mib']:.0f}" if "peak_rss_mib" in r.get("memory", {}) else ""])
+        _table(f"{case['dataset']}: {case['candidate_pairs']} pairs in {case['sentences']} sentences "
+               f"(bare encoder, per-pair batches: {case['reference_bare_encoder_pairs_per_second']:.0f} pairs/s)",
+               ["mode", "pairs/s", "sentences/s", "bare encoder pairs/s", "× pair", "same decisions", "peak MiB"],
+               rows, log)
+    _emit(result, out)

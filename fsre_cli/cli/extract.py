@@ -60,6 +60,10 @@ def extract_command(
     precision: Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION",
                                            help=PRECISION_HELP + " Used when extract trains the model.")] = "auto",
     packing: PackingOpt = None,
+    quantize: Annotated[str, typer.Option("--quantize", envvar="FSRE_QUANTIZE",
+                                          help="tkre encoder at extraction: none, or int8 (ONNX Runtime on the CPU, "
+                                          "exported once beside the model; needs pip install 'fsre[int8]'; for CPUs "
+                                          "without native bf16, where it is faster than fp32).")] = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -95,12 +99,13 @@ def extract_command(
     sources = expand_paths(inputs or [], glob=glob, files_from=files_from)
     pipeline.check_sources(sources, files_from)
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
-    if min_precision is not None or decision != "threshold":
+    if min_precision is not None or decision != "threshold" or quantize != "none":
         from fsre_cli.scorers.base import resolve_method
 
-        flag = "--min-precision" if min_precision is not None else "--decision"
+        flag = ("--min-precision" if min_precision is not None else "--decision" if decision != "threshold"
+                else "--quantize")
         if resolve_method(schema, method) != "tkre":
-            raise UsageError(f"{flag} sets how tkre decides; use it with --method tkre")
+            raise UsageError(f"{flag} sets how tkre decides or runs; use it with --method tkre")
         if min_precision is not None and decision == "nota":
             raise UsageError("--min-precision sets a threshold, which --decision nota does not use: give one")
     recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
@@ -108,7 +113,7 @@ def extract_command(
     options = ScorerOptions(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
                             cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
                             use_llm_cache=not no_cache, recognizer=recognizer, min_precision=min_precision,
-                            decision=decision, packing=packing,
+                            decision=decision, packing=packing, quantize=quantize,
                             log=log).validate()
     pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     scorer = build(schema, sidecar, method=method, options=options)

@@ -62,6 +62,7 @@ class ScorerOptions:
     encoder: str | None = None
     precision: str = "auto"
     packing: str | None = None  # tkre training: pair | sentence (None: TrainConfig's default)
+    quantize: str = "none"  # tkre scoring: none | int8 (ONNX Runtime, CPU)
     device: str = "auto"
     batch_size: int = SCORING_ROWS
     seed: int = 0  # QA4RE option order, prototype negatives
@@ -89,6 +90,8 @@ class ScorerOptions:
             from fsre_cli.tkre.packing import check_packing
 
             check_packing(self.packing)
+        if self.quantize not in QUANTIZE:
+            raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {self.quantize!r}")
         if self.decision not in DECISIONS:
             raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.min_precision is not None and not 0 < self.min_precision <= 1:
@@ -100,6 +103,7 @@ class ScorerOptions:
 # relation's score; the best relation when it beats NOTA (ATLOP's adaptive threshold: no held-out
 # threshold at all); or per-relation thresholds where the held-out slice has enough pairs.
 DECISIONS = ("threshold", "nota", "relation")
+QUANTIZE = ("none", "int8")  # how tkre's encoder runs at extraction time (see tkre.int8)
 
 
 Factory = Callable[["Schema", "Sidecar | None", ScorerOptions], PairScorer]

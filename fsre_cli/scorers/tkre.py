@@ -12,7 +12,7 @@ from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import native_bf16
 from fsre_cli.tkre.inference import predict_probs
 from fsre_cli.tkre.markers import PairSpec
-from fsre_cli.tkre.packing import Encoded, encode_pairs
+from fsre_cli.tkre.packing import FLUSH_PAIRS, Encoded, encode_pairs, tile_rows
 
 
 class TkreScorer:
@@ -23,11 +23,13 @@ class TkreScorer:
 
     def __init__(self, artifact: Artifact, *, threshold: float | None = None, device: str = "cpu",
                  batch_size: int = SCORING_ROWS, max_length: int | None = None, decision: str = "threshold",
-                 min_precision: float | None = None, log: Any = None) -> None:
+                 min_precision: float | None = None, quantize: str = "none", log: Any = None) -> None:
         """`decision`: "threshold" (the calibrated one, or `threshold`), "nota" (the best relation
         when its probability beats NOTA's), "relation" (per-relation held-out thresholds where a
         relation had enough held-out pairs, else the global one). `min_precision`: the threshold
-        at which the held-out triples reach that precision (overrides the calibrated one)."""
+        at which the held-out triples reach that precision (overrides the calibrated one).
+        `quantize`: "int8" runs the encoder through ONNX Runtime in int8 (`tkre.int8`), exported
+        once beside the model; "none" runs it in torch, in the precision it was trained in."""
         self.artifact = artifact
         self.relations = artifact.relations
         self.decision = decision
@@ -43,6 +45,17 @@ class TkreScorer:
         # scored in the precision it was calibrated in, where this device has it natively
         trained_in = artifact.meta["config"].get("precision", "fp32")
         self.precision = trained_in if trained_in == "fp32" or native_bf16(device) else "fp32"
+        self.quantize = quantize
+        self.encode = None
+        if quantize == "int8":
+            from fsre_cli.tkre.int8 import load_for
+
+            if device != "cpu":
+                from fsre_cli.errors import UsageError
+
+                raise UsageError("--quantize int8 runs on the CPU; use --device cpu (a GPU is faster without it)")
+            self.encode = load_for(artifact, log)
+            self.precision = "fp32"  # the head reads int8 states in fp32
 
     def _precision_threshold(self, held: dict, min_precision: float, log: Any) -> float:
         from fsre_cli.errors import UsageError
@@ -62,6 +75,16 @@ class TkreScorer:
         return found
 
     @property
+    def tile_rows(self) -> int:
+        """Sequences per encoder batch (see `tkre.packing.tile_rows`)."""
+        return tile_rows(self.packing, self.batch_size)
+
+    @property
+    def flush_pairs(self) -> int:
+        """Candidate pairs the pipeline gathers per `predict` call."""
+        return FLUSH_PAIRS[self.packing]
+
+    @property
     def heldout_scores(self) -> list[float]:
         """Best-relation scores of the held-out pairs at training time (the cascade calibrates on them)."""
         return list(self.artifact.meta.get("heldout", {}).get("scores") or [])
@@ -76,7 +99,8 @@ class TkreScorer:
             return []
         allowed = [[True] + [r in c.relations for r in self.relations] for c in candidates]
         probs = predict_probs(self.artifact.classifier, self.mark(candidates), allowed,
-                              self.artifact.tokenizer.pad_token_id, self.device, self.batch_size, self.precision)
+                              self.artifact.tokenizer.pad_token_id, self.device, self.tile_rows, self.precision,
+                              encode=self.encode)
         out = []
         for row in probs:
             score, idx = row[1:].max(dim=-1)
@@ -121,7 +145,8 @@ def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:
 def build(schema, sidecar, options: ScorerOptions) -> TkreScorer:
     needs_examples(schema, "tkre")
     return TkreScorer(load_or_train(schema, sidecar, options), device=options.device, batch_size=options.batch_size,
-                      decision=options.decision, min_precision=options.min_precision, log=options.log)
+                      decision=options.decision, min_precision=options.min_precision, quantize=options.quantize,
+                      log=options.log)
 
 
 def example_verifier(scorer: TkreScorer):

@@ -49,6 +49,7 @@ class Artifact:
     tokenizer: object
     meta: dict
     log: list[dict] = field(default_factory=list)
+    directory: Path | None = None  # the folder it was loaded from (derived files such as int8 go there)
 
     @property
     def relations(self) -> list[str]:
@@ -222,7 +223,7 @@ def load_artifact(directory: Path, device: str = "cpu") -> Artifact:
     tokenizer = _load_tokenizer(directory, refuse)
     log = _read_log(directory, refuse)
     classifier.to(device).eval()
-    return Artifact(classifier, tokenizer, meta, log)
+    return Artifact(classifier, tokenizer, meta, log, directory=directory)
 
 
 def _read_meta(directory: Path, refuse) -> dict:
@@ -277,6 +278,8 @@ def _meta_problem(meta: dict, head_relations: int) -> str | None:
         return f"'config.max_length' must be a whole number of tokens, not {max_length!r}"
     if config.get("precision", "fp32") not in ("fp32", "bf16"):
         return f"'config.precision' must be fp32 or bf16, not {config.get('precision')!r}"
+    if config.get("packing", "pair") not in ("pair", "sentence"):
+        return f"'config.packing' must be pair or sentence, not {config.get('packing')!r}"
     heldout = meta.get("heldout", {})
     if not isinstance(heldout, dict):
         return "'heldout' must be a JSON object"

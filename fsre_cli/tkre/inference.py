@@ -3,7 +3,7 @@ and extraction share, so a threshold is applied to exactly the scores it was set
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -11,7 +11,7 @@ from fsre_cli.schema import Schema
 from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import autocast
 from fsre_cli.tkre.markers import MarkedPair
-from fsre_cli.tkre.model import PairClassifier, collate, pair_reads
+from fsre_cli.tkre.model import PairClassifier, collate, pair_reads, pair_states
 from fsre_cli.tkre.packing import Encoded
 
 
@@ -47,27 +47,35 @@ def tiles(lengths: Sequence[int], rows: int, step: int = TILE_TOKENS) -> Iterato
 def predict_probs(
     classifier: PairClassifier, pairs: Encoded | Sequence[MarkedPair], allowed: Sequence[Sequence[bool]],
     pad_id: int, device: str = "cpu", batch_size: int = SCORING_ROWS, precision: str = "fp32",
+    encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, head_rows: int = SCORING_ROWS,
 ) -> torch.Tensor:
     """Softmax over NOTA + the relations each pair's types allow (others get probability 0),
-    scored in fixed-shape `tiles` of sequences, so a pair's probabilities do not depend on the
-    other pairs (a packed pass's on its own sentence's pairs only). A model trained in bf16 is
-    calibrated in bf16, so it is best scored in it too (`TkreScorer` does where it can)."""
+    scored in fixed-shape `tiles` of `batch_size` sequences (the classifier in blocks of
+    `head_rows` pairs), so a pair's probabilities do not depend on the other pairs (a packed pass's on its own sentence's pairs only). A model trained in bf16 is
+    calibrated in bf16, so it is best scored in it too (`TkreScorer` does where it can).
+    `encode(input_ids, attention_mask) -> hidden states` replaces the classifier's own encoder
+    (the int8 one of `tkre.int8`)."""
     encoded = pairs if isinstance(pairs, Encoded) else Encoded.per_pair(pairs)
     classifier.eval()
     out = torch.zeros((len(encoded), len(allowed[0]) if allowed else 1))
     mask_all = torch.tensor([list(a) for a in allowed], dtype=torch.bool)
     for idx, width in tiles(encoded.lengths, batch_size):
         batch = collate([encoded.sequences[i] for i in idx], pad_id, width)
-        read, where = pair_reads(encoded, idx, pad_to=batch_size)
+        read, where = pair_reads(encoded, idx, pad_to=head_rows)
         if not read:
             continue
         with autocast(precision, device):
-            states = classifier.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                                      where["head_index"].to(device), where["tail_index"].to(device),
-                                      where["rows"].to(device))
-            # the classifier runs on blocks of exactly `batch_size` pairs: fixed shapes here too
-            logits = torch.cat([classifier.head(states[i : i + batch_size])
-                                for i in range(0, states.size(0), batch_size)])
+            if encode is None:
+                states = classifier.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                          where["head_index"].to(device), where["tail_index"].to(device),
+                                          where["rows"].to(device))
+            else:
+                states = pair_states(encode(batch["input_ids"], batch["attention_mask"]).to(device),
+                                     where["head_index"].to(device), where["tail_index"].to(device),
+                                     where["rows"].to(device))
+            # the classifier runs on blocks of exactly `head_rows` pairs: fixed shapes here too
+            logits = torch.cat([classifier.head(states[i : i + head_rows])
+                                for i in range(0, states.size(0), head_rows)])
         logits = logits[: len(read)].float().cpu().masked_fill(~mask_all[read], float("-inf"))
         out[read] = torch.softmax(logits, dim=-1)
     return out

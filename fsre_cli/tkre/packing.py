@@ -28,6 +28,19 @@ PACKED_MAX_LENGTH = 256  # tokens of a packed pass, markers included; longer sen
 MentionKey = tuple[int, int, str]  # start, end, type in the sentence's coordinates
 
 
+def tile_rows(packing: str, batch_size: int) -> int:
+    """Sequences per fixed-shape scoring tile for `batch_size` (`--batch-size`): that many
+    per-pair passes, or an eighth as many packed ones. A packed pass holds several pairs, and
+    each length bucket of a flush holds few sentences, so full-size tiles would be mostly
+    repeated padding rows (measured: 8 rows score CrossRE ai 6x faster than 64)."""
+    return batch_size if packing == "pair" else max(1, batch_size // 8)
+
+
+# Candidate pairs the pipeline gathers before scoring: packed passes need more sentences per
+# call to fill their tiles, and cost a tenth of the encoder work per pair.
+FLUSH_PAIRS = {"pair": 2048, "sentence": 8192}
+
+
 def check_packing(packing: str) -> str:
     if packing not in PACKINGS:
         raise UsageError(f"--packing must be one of {', '.join(PACKINGS)}, not {packing!r}")

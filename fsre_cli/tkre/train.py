@@ -20,14 +20,14 @@ from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.sidecar import Sidecar
 from fsre_cli.tkre.artifact import Artifact, relation_signature
 from fsre_cli.tkre.calibration import calibrate_threshold, relation_thresholds
-from fsre_cli.tkre.config import TrainConfig, cache_key, sidecar_hash
+from fsre_cli.tkre.config import SCORING_ROWS, TrainConfig, cache_key, sidecar_hash
 from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, example_pair, explanation_pair,
                                 relation_negatives, split_heldout, statement_instances)
 from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
 from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches, pair_reads
-from fsre_cli.tkre.packing import Encoded, encode_pairs, style_of
+from fsre_cli.tkre.packing import Encoded, encode_pairs, style_of, tile_rows
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
 
 OnProgress = Callable[[str, int, int], None]  # (stage, steps done, steps in the stage)
@@ -186,8 +186,9 @@ class HeldOut:
         return cls(encode_pairs([i.pair for i in instances], tokenizer, max_length, packing), labels, allowed)
 
     def probs(self, classifier: PairClassifier, tokenizer, config: TrainConfig, device: str) -> torch.Tensor:
+        # at the tile shape extraction scores with by default: the threshold meets the same numbers
         return predict_probs(classifier, self.pairs, self.allowed, tokenizer.pad_token_id, device,
-                             precision=config.precision)
+                             batch_size=tile_rows(config.packing, SCORING_ROWS), precision=config.precision)
 
 
 def label_ids(instances: Sequence[Instance], schema: Schema) -> list[int]:
