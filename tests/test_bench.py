@@ -510,3 +510,28 @@ def test_shipped_schema_counts_a_subsidiary_stated_both_ways_once(tmp_path):
     _, gold, unscored = load_sentences(path)
     assert [(g["relation"], g["head"]["text"], g["tail"]["text"]) for g in gold] == [("subsidiary_of", "YouTube", "Google")]
     assert unscored == set()
+
+
+@pytest.mark.slow
+def test_modes_benchmark_runs_every_mode_on_the_same_candidates(tmp_path, monkeypatch):
+    from fsre_cli.bench.modes import agreement, parse_mode, run_modes
+    from fsre_cli.errors import UsageError
+
+    monkeypatch.setenv("FSRE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_crossre(tmp_path / "crossre")
+    res = run_modes(["crossre-news"], ["pair", "sentence", "sentence+int8"], data=folder, k=2, repeat=1,
+                    quick=True, rss=True, batch_size=16)
+    (case,) = res["cases"]
+    assert case["candidate_pairs"] > 0 and set(case["modes"]) == {"pair", "sentence", "sentence+int8"}
+    for mode, row in case["modes"].items():
+        assert row["pairs_per_second"] > 0 and row["bare_encoder_pairs_per_second"] > 0
+        assert row["memory"]["peak_rss_mib"] > 100, row["memory"]
+    assert case["modes"]["pair"]["speedup_vs_pair_pipeline"] == 1.0
+    # packed: fewer encoder batches for the same pairs; int8 is compared pair by pair with the same model
+    assert case["modes"]["sentence"]["encoder_batches"] <= case["modes"]["pair"]["encoder_batches"]
+    agree = case["modes"]["sentence+int8"]["agreement_with_sentence"]
+    assert agree["pairs"] == case["candidate_pairs"] and 0.0 <= agree["same_decision"] <= 1.0
+    assert parse_mode("pair+int8") == ("pair", "int8")
+    with pytest.raises(UsageError, match="--modes"):
+        parse_mode("document")
+    assert agreement([("a", 0.5), (None, 0.1)], [("a", 0.6), ("a", 0.2)])["same_decision"] == 0.5

@@ -83,7 +83,8 @@ def agreement(reference: Sequence[tuple[str | None, float]], other: Sequence[tup
 
 
 def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int, max_sentences: int | None,
-                 repeat: int, device: str, batch_size: int, precision: str, rss: bool, log: Log) -> dict[str, Any]:
+                 repeat: int, device: str, batch_size: int, precision: str, rss: bool, log: Log,
+                 quick: bool = False) -> dict[str, Any]:
     from fsre_cli.bench.datasets import to_documents
     from fsre_cli.bench.fewrel import train_config
     from fsre_cli.bench.labeled import LLMAccess, RunContext, build_test_set, train_or_load
@@ -95,13 +96,13 @@ def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int,
     schema, test_sentences = load_case(dataset, data=data, seed=seed, k=k, max_sentences=max_sentences)
     docs = to_documents(test_sentences)
     candidates = build_test_set(test_sentences, schema).candidates
-    ctx = RunContext(None, device, batch_size, False, 0, log, LLMAccess(log, False), cache_models=True,
+    ctx = RunContext(None, device, batch_size, quick, 0, log, LLMAccess(log, False), cache_models=True,
                      precision=precision)
     artifacts, scorers = {}, {}
     for mode in modes:
         packing, quantize = parse_mode(mode)
         if packing not in artifacts:
-            config = train_config(None, seed, False, precision=precision, packing=packing)
+            config = train_config(None, seed, quick, precision=precision, packing=packing)
             artifacts[packing] = train_or_load(schema, None, config, ctx, f"tkre[packing={packing}]")[0]
         scorers[mode] = TkreScorer(artifacts[packing], device=device, batch_size=batch_size, quantize=quantize,
                                    log=log)
@@ -156,7 +157,7 @@ def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int,
     if rss:
         for mode in modes:
             packing, _ = parse_mode(mode)
-            config = train_config(None, seed, False, precision=precision, packing=packing).for_device(device)
+            config = train_config(None, seed, quick, precision=precision, packing=packing).for_device(device)
             directory = cached_dir_for(schema, None, config, device, None)
             rows[mode]["memory"] = measure_memory({"dataset": dataset, "mode": mode, "data": str(data) if data else None,
                                                    "seed": seed, "k": k, "max_sentences": max_sentences,
@@ -225,7 +226,7 @@ def _run_encode(encode, batches, device: str, precision: str, onnx: bool) -> flo
 def run_modes(datasets: Sequence[str] = ("crossre-ai", "redocred"), modes: Sequence[str] = MODES, *,
               data: str | Path | None = None, seed: int = 0, k: int = 8, max_sentences: int | None = None,
               repeat: int = 3, device: str = "cpu", batch_size: int = 64, precision: str = "auto",
-              rss: bool = True, log: Log = NULL_LOG) -> dict[str, Any]:
+              rss: bool = True, quick: bool = False, log: Log = NULL_LOG) -> dict[str, Any]:
     """Every mode on every dataset, as a dict (see the module docstring)."""
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
@@ -237,8 +238,8 @@ def run_modes(datasets: Sequence[str] = ("crossre-ai", "redocred"), modes: Seque
         with sw(dataset):
             cases.append(measure_case(dataset, modes, data=data, seed=seed, k=k, max_sentences=max_sentences,
                                       repeat=repeat, device=device, batch_size=batch_size, precision=precision,
-                                      rss=rss, log=log))
-    return {"benchmark": "modes", "modes": list(modes), "seed": seed, "k": k, "repeat": repeat,
+                                      rss=rss, log=log, quick=quick))
+    return {"benchmark": "modes", "modes": list(modes), "seed": seed, "k": k, "repeat": repeat, "quick": quick,
             "max_sentences": max_sentences, "cases": cases,
             "timing": {**sw.rounded(), "total": round(time.perf_counter() - started, 2)},
             "environment": environment(device)}

@@ -200,7 +200,7 @@ def measure_rss(schema_path: Path, docs: Sequence[Document], model_dir: Path, *,
 
 
 def measure_train_time(*, data: str | Path | None, encoder: str | None, device: str, quick: bool, seed: int = 0,
-                       precision: str = "auto", log: Log = NULL_LOG) -> dict[str, Any]:
+                       precision: str = "auto", packing: str | None = None, log: Log = NULL_LOG) -> dict[str, Any]:
     """Training time for CrossRE science, K=8 (17 relations) with the default configuration."""
     from fsre_cli.bench.common import data_file
     from fsre_cli.bench.fewrel import train_config
@@ -210,12 +210,14 @@ def measure_train_time(*, data: str | Path | None, encoder: str | None, device: 
     path = data_file(data, "crossre", "science-train.json")
     schema = kshot_schema(load_crossre(path), 8, seed, CROSSRE_DESCRIPTIONS, templates=CROSSRE_TEMPLATES,
                           name="crossre-science-8shot")
-    config = train_config(encoder, seed, quick, precision=precision).for_device(device)
+    config = train_config(encoder, seed, quick, precision=precision,
+                          **({"packing": packing} if packing else {})).for_device(device)
     log.info(f"speed: training on {schema.name} ({len(schema.relations)} relations, {len(schema.examples)} "
-             f"examples, {config.precision}){' [quick]' if quick else ''} ...")
+             f"examples, {config.precision}, packing {config.packing}){' [quick]' if quick else ''} ...")
     result = train_model(schema, None, config, device=device, on_progress=progress_lines(log))
     return {"schema": schema.name, "relations": len(schema.relations), "examples": len(schema.examples),
-            "precision": config.precision, "seconds": round(result.seconds, 1), "config": config.to_dict(),
+            "precision": config.precision, "packing": config.packing, "seconds": round(result.seconds, 1),
+            "config": config.to_dict(), "threads": torch.get_num_threads(),
             "train_instances": result.artifact.meta["train"]["instances"],
             "heldout_f1": result.artifact.meta["heldout"]["f1"]}
 
@@ -247,6 +249,7 @@ def run_speed(
     rss: bool = True,
     data: str | Path | None = None,
     precisions: Sequence[str] = ("auto",),
+    packings: Sequence[str | None] = (None,),
     log: Log = NULL_LOG,
 ) -> dict[str, Any]:
     """Throughput (pipeline vs bare encoder), training time and peak extraction memory, as a dict.
@@ -289,7 +292,8 @@ def run_speed(
     if train_time:
         with sw("train"):
             training = [measure_train_time(data=data, encoder=encoder, device=device, quick=quick, seed=seed,
-                                           precision=precision, log=log) for precision in precisions]
+                                           precision=precision, packing=packing, log=log)
+                        for precision in precisions for packing in packings]
     return {
         "benchmark": "speed",
         "schema": str(schema_path),

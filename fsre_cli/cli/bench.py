@@ -347,6 +347,8 @@ def speed(
     seeds: Annotated[str, typer.Option("--seeds", help="Training seed (the first one is used: speed is one run).")] = "0",
     precision: Annotated[str, typer.Option("--precision", help="Training precisions to time (comma-separated: auto, "
                                   "fp32, bf16); the first also trains the model timed for throughput.")] = "auto",
+    packing: Annotated[Optional[str], typer.Option("--packing", help="Packings to time training in "
+                                                   "(comma-separated: pair, sentence; default: the default).")] = None,
     encoder: EncoderOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 64,
@@ -366,7 +368,8 @@ def speed(
     seed = (parse_ints(seeds, "--seeds") or [0])[0]
     result = run_speed(schema, input_path, seed=seed, repeat=repeat, min_pairs=min_pairs, model=model, encoder=encoder,
                        device=_device(device), batch_size=batch_size, quick=quick, train_time=train_time,
-                       rss=memory, data=data, precisions=_precisions(precision), log=log)
+                       rss=memory, data=data, precisions=_precisions(precision),
+                       packings=parse_names(packing, "--packing", ("pair", "sentence")) or [None], log=log)
     t = result["throughput"]
     rows = [
         ["pipeline pairs/s", f"{t['pipeline_pairs_per_second']:.1f}"],
@@ -378,12 +381,14 @@ def speed(
     if result["memory"] and "peak_rss_mib" in result["memory"]:
         rows.append(["peak RSS of fsre extract (MiB)", f"{result['memory']['peak_rss_mib']:.0f}"])
     for tr in result["training"]:
-        rows.append([f"train {tr['relations']} relations, {tr['examples']} examples, {tr['precision']} (s)",
+        rows.append([f"train {tr['relations']} relations, {tr['examples']} examples, {tr['precision']}, "
+                     f"{tr['packing']}, {tr['threads']} thread(s) (s)",
                      f"{tr['seconds']:.0f}"])
     if len(result["training"]) > 1:
         first, *rest = result["training"]
         for tr in rest:
-            rows.append([f"train time {tr['precision']} / {first['precision']}", f"{tr['seconds'] / first['seconds']:.2f}"])
+            rows.append([f"train time {tr['precision']} {tr['packing']} / {first['precision']} {first['packing']}",
+                         f"{tr['seconds'] / first['seconds']:.2f}"])
     _table("fsre speed", ["measure", "value"], rows, log)
     _emit(result, out)
 
@@ -403,6 +408,7 @@ def modes(
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure each mode's peak RSS "
                                          "in a process of its own.")] = True,
     data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP)] = None,
+    quick: QuickOpt = False,
     precision: PrecisionOpt = "auto",
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 64,
@@ -423,7 +429,8 @@ def modes(
     set_threads(threads)
     result = run_modes(parse_names(datasets, "--datasets"), parse_names(modes_, "--modes"), data=data, seed=seed,
                        k=k, max_sentences=max_sentences, repeat=repeat, device=_device(device),
-                       batch_size=batch_size, precision=check_precision(precision), rss=memory, log=log)
+                       batch_size=batch_size, precision=check_precision(precision), rss=memory, quick=quick,
+                       log=log)
     for case in result["cases"]:
         rows = []
         for mode, r in case["modes"].items():
