@@ -83,3 +83,18 @@ def test_packed_scores_do_not_depend_on_the_other_sentences_scored(tokenizer) ->
     assert torch.all(alone[:, 3] == 0) and torch.allclose(alone.sum(-1), torch.ones(len(pairs)))
     # one pass gives different pairs different scores (they are read at different markers)
     assert len({round(float(p), 6) for p in alone[:, 1]}) == len(pairs)
+
+
+def test_balanced_nota_weights_cap_a_crowded_sentence() -> None:
+    from fsre_cli.tkre.data import Instance, nota_weights
+
+    text = "A met B, C, D, E, F and G."
+    pair = PairSpec(text, 0, 1, "PERSON", 6, 7, "PERSON")
+    crowded = [Instance(pair, "met", text)] + [Instance(pair, None, text) for _ in range(30)]
+    other = "X met Y."
+    quiet = [Instance(PairSpec(other, 0, 1, "P", 6, 7, "P"), "met", other), Instance(pair, None, other)]
+    denied = [Instance(pair, None, text, "negative", not_relation="met")]
+    weights = nota_weights(crowded + quiet + denied, per_example=4)
+    assert weights[0] == 1.0 and weights[-1] == 1.0  # a positive and a "not R" pair
+    assert sum(weights[1:31]) == pytest.approx(6.0)  # 30 NOTA pairs weigh what 4 sampled + 2 would
+    assert weights[32] == 1.0  # a sentence with few NOTA pairs keeps them whole

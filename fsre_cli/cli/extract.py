@@ -60,7 +60,7 @@ def extract_command(
     precision: Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION",
                                            help=PRECISION_HELP + " Used when extract trains the model.")] = "auto",
     packing: PackingOpt = None,
-    quantize: Annotated[str, typer.Option("--quantize", envvar="FSRE_QUANTIZE",
+    quantize: Annotated[str, typer.Option("--quantize",
                                           help="tkre encoder at extraction: none, or int8 (ONNX Runtime on the CPU, "
                                           "exported once beside the model; needs pip install 'fsre[int8]'; for CPUs "
                                           "without native bf16, where it is faster than fp32).")] = "none",

@@ -24,8 +24,9 @@ PACKING_HELP = ("How candidate pairs reach the encoder when a model is trained: 
 PackingOpt = Annotated[Optional[str], typer.Option("--packing", envvar="FSRE_PACKING", help=PACKING_HELP)]
 MAX_BATCH = 1024  # = tkre.config.MAX_SCORING_ROWS (not imported: this module loads at `fsre --help`)
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=MAX_BATCH,
-                                       help="Pairs per encoder batch (every batch has exactly this many rows, so a "
-                                       "pair's score never depends on its neighbours).")]
+                                       help="Pairs per encoder batch, or an eighth as many sentences for a packed "
+                                       "model (every batch has exactly this many rows, so a pair's score never "
+                                       "depends on its neighbours).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (training is deterministic on CPU).")]
 LangOpt = Annotated[Optional[str], typer.Option("--lang", help="Language for Stanza (default: the schema's, else en).")]
 StanzaDirOpt = Annotated[Optional[str], typer.Option("--stanza-dir", envvar="FSRE_STANZA_DIR",

@@ -244,6 +244,28 @@ def build_instances(examples: Iterable[Example], schema: Schema, seed: int = 0,
     return instances
 
 
+def nota_weights(instances: Sequence[Instance], per_example: int) -> list[float]:
+    """Loss weights for packed training, where every NOTA pair of a sentence trains: a sentence's
+    NOTA pairs together weigh at most what per-pair training samples for it (`per_example` + 2
+    per positive: the sampled pairs, the reversed one, the re-typed one), so a crowded sentence
+    does not drown its few positives. Positives and "not R" pairs weigh 1."""
+    positives: dict[str, int] = {}
+    nota: dict[str, int] = {}
+    for i in instances:
+        if i.label is not None:
+            positives[i.group] = positives.get(i.group, 0) + 1
+        elif i.not_relation is None:
+            nota[i.group] = nota.get(i.group, 0) + 1
+    weights = []
+    for i in instances:
+        if i.label is not None or i.not_relation is not None:
+            weights.append(1.0)
+        else:
+            cap = (per_example + 2) * max(1, positives.get(i.group, 0))
+            weights.append(min(1.0, cap / nota[i.group]))
+    return weights
+
+
 def split_heldout(instances: list[Instance], fraction: float, seed: int) -> tuple[list[Instance], list[Instance]]:
     """Hold out whole sentences, stratified by relation, so every relation keeps most of its
     examples; relations with fewer than 3 sentences keep all of them for training. A fraction of 0

@@ -22,7 +22,7 @@ from fsre_cli.tkre.artifact import Artifact, relation_signature
 from fsre_cli.tkre.calibration import calibrate_threshold, relation_thresholds
 from fsre_cli.tkre.config import SCORING_ROWS, TrainConfig, cache_key, sidecar_hash
 from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, example_pair, explanation_pair,
-                                relation_negatives, split_heldout, statement_instances)
+                                nota_weights, relation_negatives, split_heldout, statement_instances)
 from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
@@ -202,9 +202,11 @@ def excluded_ids(instances: Sequence[Instance], schema: Schema) -> list[int]:
     return [index[i.not_relation] if i.not_relation in index else -1 for i in instances]
 
 
-def pair_loss(logits: torch.Tensor, labels: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+def pair_loss(logits: torch.Tensor, labels: torch.Tensor, excluded: torch.Tensor,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy over NOTA + relations; for a "not R" pair (`excluded` = R, label ignored),
-    -log(1 - p(R)) instead: it lowers R alone, since the pair may hold another relation."""
+    -log(1 - p(R)) instead: it lowers R alone, since the pair may hold another relation. With
+    `weights`, the weighted mean over pairs."""
     logits = logits.float()
     negative = excluded >= 0
     per_pair = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
@@ -213,6 +215,8 @@ def pair_loss(logits: torch.Tensor, labels: torch.Tensor, excluded: torch.Tensor
         p_excluded = log_probs.gather(1, excluded[negative].unsqueeze(1)).squeeze(1).exp()
         per_pair = per_pair.clone()
         per_pair[negative] = -torch.log1p(-p_excluded.clamp(max=1 - 1e-6))
+    if weights is not None:
+        return (per_pair * weights).sum() / weights.sum().clamp(min=1e-9)
     return per_pair.mean()
 
 
@@ -223,6 +227,9 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
     train_pairs = encode_pairs([i.pair for i in train_set], tokenizer, config.max_length, config.packing)
     train_labels = torch.tensor(label_ids(train_set, schema))
     train_excluded = torch.tensor(excluded_ids(train_set, schema))
+    weights = None
+    if config.packing == "sentence" and config.nota_balance:
+        weights = torch.tensor(nota_weights(train_set, config.negatives_per_example))
     optimizer = torch.optim.AdamW(
         [
             {"params": classifier.encoder.parameters(), "lr": config.lr},
@@ -245,7 +252,8 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
                 logits = classifier(batch["input_ids"].to(device), batch["attention_mask"].to(device),
                                     where["head_index"].to(device), where["tail_index"].to(device),
                                     where["rows"].to(device))
-            loss = pair_loss(logits, train_labels[read].to(device), train_excluded[read].to(device))
+            loss = pair_loss(logits, train_labels[read].to(device), train_excluded[read].to(device),
+                             None if weights is None else weights[read].to(device))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
