@@ -23,10 +23,13 @@ class Format:
     name: str
     version: int
     what: str  # how the notice names an entry of this format
+    readable: tuple[int, ...] = ()  # earlier versions this fsre still reads as they are
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("model", 1, "trained model"),
+    # 2: packed passes (`config.packing` "sentence"); a per-pair model is still written as 1, so an
+    # earlier fsre reads it, and an earlier fsre refuses a packed one instead of mis-scoring it
+    Format("model", 2, "trained model", readable=(1,)),
     # 2: thresholds calibrated on held-out scores, not a 0.05 grid; 3: held-out pairs scored in
     # fixed-shape tiles, as extraction scores them (a threshold set on the scores it will meet);
     # 4: every example's reversed pair is a NOTA negative, besides the sampled in-sentence ones
@@ -42,7 +45,7 @@ def is_current(name: str, found: object, where: str, warn: Callable[[str], None]
     """True when `found` is the current version of format `name`. Otherwise say once (per
     format and place) that the old entry is ignored, and return False."""
     fmt = FORMATS[name]
-    if found == fmt.version:
+    if found == fmt.version or found in fmt.readable:
         return True
     if warn is not None and (name, where) not in _noticed:
         _noticed.add((name, where))

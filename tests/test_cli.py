@@ -199,7 +199,8 @@ def test_packed_training_and_int8_extraction_keep_the_records_offsets(workdir: P
     quick = ["--epochs", "2", "--mslm-epochs", "1", "--scl-epochs", "1"]
     trained = fsre("train", str(workdir / "s.yaml"), *quick, "--packing", "sentence", "-o", str(model), env=env)
     assert trained.returncode == 0, trained.stderr
-    assert json.loads((model / "fsre.json").read_text())["config"]["packing"] == "sentence"
+    meta = json.loads((model / "fsre.json").read_text())
+    assert meta["config"]["packing"] == "sentence" and meta["format"] == 2  # an earlier fsre refuses it
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(3)))
     base = ["extract", str(docs), "--schema", str(workdir / "s.yaml"), "--model", str(model), "--min-score", "0"]

@@ -10,7 +10,7 @@ import onnxruntime  # noqa: F401  (CI installs it: a missing install must fail, 
 import pytest
 import torch
 
-from fsre_cli.errors import ModelMissingError, UsageError
+from fsre_cli.errors import FsreError, ModelMissingError, UsageError
 from fsre_cli.tkre import int8
 from fsre_cli.tkre.encoder import load_masked_lm, load_tokenizer, resolve_encoder
 from fsre_cli.tkre.int8 import INT8_FILE, Int8Encoder, ensure_int8, export_int8, require_onnxruntime
@@ -117,7 +117,7 @@ def test_failed_export_leaves_nothing_behind(encoder, tmp_path, monkeypatch):
         raise RuntimeError("exporter broke")
 
     monkeypatch.setattr(torch.onnx, "export", broken_export)
-    with pytest.raises(RuntimeError, match="exporter broke"):
+    with pytest.raises(FsreError, match="cannot export the encoder to int8 .*exporter broke"):
         export_int8(encoder, tmp_path / INT8_FILE)
     assert list(tmp_path.iterdir()) == []
 
@@ -202,3 +202,20 @@ def test_int8_and_torch_agree_on_the_shipped_example(shipped_packed_model, tmp_p
     assert same >= 0.95 and median < 0.02
     # only pairs near the threshold can change side
     assert margin < 0.05
+
+
+def test_a_model_without_a_folder_keeps_its_int8_file_under_its_weights(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from fsre_cli.tkre.int8 import int8_path
+
+    monkeypatch.setenv("FSRE_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    unsaved = SimpleNamespace(directory=None, meta={}, classifier=SimpleNamespace(encoder=a))
+    other = SimpleNamespace(directory=None, meta={}, classifier=SimpleNamespace(encoder=b))
+    path = int8_path(unsaved)
+    assert path.name == INT8_FILE and path.is_relative_to(tmp_path / "cache" / "int8")
+    assert path != int8_path(other) and path == int8_path(unsaved)  # other weights, other file
+    saved = SimpleNamespace(directory=tmp_path, meta={}, classifier=SimpleNamespace(encoder=a))
+    assert int8_path(saved) == tmp_path / INT8_FILE  # a model folder holds its own

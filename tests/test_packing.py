@@ -98,3 +98,13 @@ def test_balanced_nota_weights_cap_a_crowded_sentence() -> None:
     assert weights[0] == 1.0 and weights[-1] == 1.0  # a positive and a "not R" pair
     assert sum(weights[1:31]) == pytest.approx(6.0)  # 30 NOTA pairs weigh what 4 sampled + 2 would
     assert weights[32] == 1.0  # a sentence with few NOTA pairs keeps them whole
+
+
+def test_two_sentences_with_the_same_words_never_share_a_pass(tokenizer) -> None:
+    first = [PairSpec(TEXT, *MENTIONS[0], *MENTIONS[1])]
+    second = [PairSpec(TEXT, *MENTIONS[0], *MENTIONS[2]), PairSpec(TEXT, *MENTIONS[2], *MENTIONS[3])]
+    merged = encode_pairs(first + second, tokenizer, 128, "sentence")
+    apart = encode_pairs(first + second, tokenizer, 128, "sentence", sentences=["doc1", "doc2", "doc2"])
+    assert len(merged.sequences) == 1 and len(apart.sequences) == 2
+    alone = encode_pairs(first, tokenizer, 128, "sentence")
+    assert apart.sequences[apart.reads[0][0]].input_ids == alone.sequences[0].input_ids  # its own mentions only

@@ -230,8 +230,10 @@ def run_modes(datasets: Sequence[str] = ("crossre-ai", "redocred"), modes: Seque
     """Every mode on every dataset, as a dict (see the module docstring)."""
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    for mode in modes:
-        parse_mode(mode)
+    if any(parse_mode(mode)[1] == "int8" for mode in modes):
+        from fsre_cli.tkre.int8 import require_onnxruntime
+
+        require_onnxruntime()  # before any model is trained
     started, sw = time.perf_counter(), Stopwatch()
     cases = []
     for dataset in datasets:

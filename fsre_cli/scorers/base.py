@@ -92,6 +92,13 @@ class ScorerOptions:
             check_packing(self.packing)
         if self.quantize not in QUANTIZE:
             raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {self.quantize!r}")
+        if self.quantize == "int8":  # before any model is trained or loaded
+            from fsre_cli.tkre.int8 import require_onnxruntime
+
+            require_onnxruntime()
+            if self.device == "cuda":
+                raise UsageError("--quantize int8 runs on the CPU; use --device cpu (a GPU is faster without it)")
+            self.device = "cpu"
         if self.decision not in DECISIONS:
             raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.min_precision is not None and not 0 < self.min_precision <= 1:

@@ -44,6 +44,11 @@ class CascadeScorer:
         self.routed = 0
         self.total = 0
 
+    @property
+    def flush_pairs(self) -> int:
+        """The encoder's: a packed model wants larger flushes."""
+        return int(getattr(self.encoder_scorer, "flush_pairs", 2048))
+
     def run_summary(self) -> dict[str, Any]:
         return {"sent_to_llm": self.routed}
 

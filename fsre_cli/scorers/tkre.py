@@ -92,7 +92,7 @@ class TkreScorer:
     def mark(self, candidates: Sequence[Candidate]) -> Encoded:
         """The encoder inputs; in packed mode a sentence's candidates must come in one call."""
         return encode_pairs([PairSpec.of_candidate(c) for c in candidates], self.artifact.tokenizer, self.max_length,
-                            self.packing)
+                            self.packing, [(c.sentence.doc_id, c.sentence.index, c.sentence.start) for c in candidates])
 
     def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
         if not candidates:
@@ -137,6 +137,10 @@ def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:
         mentions = example_mentions(schema, sidecar, config, options.recognizer)
     artifact, where = ensure_model(schema, sidecar, config, model_dir=options.model, device=options.device,
                                    mentions=mentions, save=options.save_model, log=options.log)
+    trained_as = artifact.meta["config"].get("packing", "pair")
+    if options.packing and options.packing != trained_as and options.log:
+        options.log.warn(f"--packing {options.packing}: the model {where} was trained with packing {trained_as}, "
+                         "and is scored that way")
     if options.log:
         options.log.debug(f"model: {where}")
     return artifact

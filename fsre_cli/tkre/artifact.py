@@ -36,6 +36,12 @@ from fsre_cli.schema import Schema
 from fsre_cli.tkre.model import PairClassifier
 
 FORMAT = FORMATS["model"].version
+
+
+def model_format(meta: dict) -> int:
+    """The format a model is written in: 2 for packed passes, else 1 (what earlier fsre reads)."""
+    config = meta.get("config")
+    return FORMAT if isinstance(config, dict) and config.get("packing", "pair") != "pair" else 1
 META_FILE = "fsre.json"
 WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "train_log.jsonl"
@@ -128,8 +134,10 @@ def save_artifact(artifact: Artifact, directory: Path) -> Path:
             for entry in artifact.log:
                 fh.write(json.dumps(entry) + "\n")
         # written last: a folder holds fsre.json only once everything else is in it
-        (tmp / META_FILE).write_text(json.dumps({"format": FORMAT, **artifact.meta}, indent=2) + "\n")
+        (tmp / META_FILE).write_text(json.dumps({"format": model_format(artifact.meta), **artifact.meta}, indent=2)
+                                     + "\n")
         _install(tmp, directory, replace)
+        artifact.directory = directory
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -239,8 +247,10 @@ def _read_meta(directory: Path, refuse) -> dict:
     if not isinstance(meta, dict):
         raise refuse(f"{META_FILE} is not a JSON object")
     version = meta.get("format")
-    if type(version) is not int or version != FORMAT:
+    if type(version) is not int or version not in (FORMAT, *FORMATS["model"].readable):
         raise refuse(f"model format {version!r} is not supported (expected {FORMAT}); retrain")
+    if version != model_format(meta):
+        raise refuse(f"model format {version} does not match the packing in its config")
     return meta
 
 

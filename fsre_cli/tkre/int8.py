@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import inspect
 import logging
 import os
 import shutil
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from fsre_cli.errors import ModelMissingError, UsageError
+from fsre_cli.errors import FsreError, ModelMissingError, UsageError
 
 INT8_FILE = "encoder.int8.onnx"
 _AXES = {0: "batch", 1: "seq"}
@@ -88,12 +90,13 @@ def export_int8(encoder: torch.nn.Module, path: Path) -> Path:
     attention_mask = torch.ones_like(input_ids)
     attention_mask[1, 5:] = 0
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     try:
         fp32, opt, int8 = work / "fp32.onnx", work / "opt.onnx", work / "int8.onnx"
         with _quiet(), torch.no_grad():
             torch.onnx.export(
                 _LastHidden(model).eval(), (input_ids, attention_mask), str(fp32),
-                dynamo=False, opset_version=17,
+                opset_version=17, **legacy,
                 input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
                 dynamic_axes={"input_ids": _AXES, "attention_mask": _AXES, "last_hidden_state": _AXES},
             )
@@ -107,6 +110,9 @@ def export_int8(encoder: torch.nn.Module, path: Path) -> Path:
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
         os.replace(int8, path)
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise FsreError(f"cannot export the encoder to int8 at {path}: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+                        " (int8 export supports BERT-family encoders; run without --quantize)") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
@@ -126,7 +132,7 @@ class Int8Encoder:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise ModelMissingError(f"int8 encoder file {self.path} is missing; export it again")
+            raise ModelMissingError(f"int8 encoder file {self.path} is missing; run again to export it")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -136,7 +142,8 @@ class Int8Encoder:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise UsageError(f"int8 encoder file {self.path} is not a valid ONNX model ({first[:200]})") from None
+            raise UsageError(f"int8 encoder file {self.path} is not a valid ONNX model ({first[:200]}); delete it "
+                             "and run again to export it anew") from None
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         ids = input_ids.detach().cpu().to(torch.int64)
@@ -165,9 +172,19 @@ def ensure_int8(encoder: torch.nn.Module, path: Path) -> Int8Encoder:
     return Int8Encoder(path)
 
 
+def weights_digest(encoder: torch.nn.Module) -> str:
+    """A SHA-256 of the encoder's weights: names the int8 file of a model without a folder."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
 def int8_path(artifact) -> Path:
     """Where a model's int8 encoder lives: in its model folder when it has one that can be
-    written, else in the model cache under the model's cache key."""
+    written (a folder's weights never change: a retrained model is a new folder), else in the
+    model cache under a digest of the encoder's weights."""
     from fsre_cli.paths import cache_root
 
     directory = getattr(artifact, "directory", None)
@@ -175,7 +192,7 @@ def int8_path(artifact) -> Path:
         inside = Path(directory) / INT8_FILE
         if inside.exists() or os.access(directory, os.W_OK):
             return inside
-    return cache_root() / "int8" / str(artifact.meta.get("cache_key") or "unkeyed") / INT8_FILE
+    return cache_root() / "int8" / weights_digest(artifact.classifier.encoder) / INT8_FILE
 
 
 def load_for(artifact, log=None) -> Int8Encoder:

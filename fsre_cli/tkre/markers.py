@@ -104,13 +104,17 @@ def mark_pairs(pairs: list[PairSpec], tokenizer, max_length: int = 128,
     ]
 
 
+def first_token_at(offsets: list[tuple[int, int]], char_pos: int) -> int:
+    """The token covering `char_pos`, else the first one after it (a tokenizer whose offsets
+    include a leading space starts the marker's token before the marker itself)."""
+    for i, (s, e) in enumerate(offsets):
+        if s <= char_pos < e or s >= char_pos:
+            return i
+    return len(offsets) - 1
+
+
 def _locate(ids: list[int], offsets: list[tuple[int, int]], head_span: tuple[int, int], tail_span: tuple[int, int],
             tokenizer, max_length: int) -> MarkedPair:
-    def first_token_at(char_pos: int) -> int:
-        for i, (s, e) in enumerate(offsets):
-            if s <= char_pos < e or s >= char_pos:
-                return i
-        return len(offsets) - 1
 
     def last_token_before(char_end: int) -> int:
         idx = 0
@@ -119,8 +123,8 @@ def _locate(ids: list[int], offsets: list[tuple[int, int]], head_span: tuple[int
                 idx = i
         return idx
 
-    h0, h1 = first_token_at(head_span[0]), last_token_before(head_span[1])
-    t0, t1 = first_token_at(tail_span[0]), last_token_before(tail_span[1])
+    h0, h1 = first_token_at(offsets, head_span[0]), last_token_before(head_span[1])
+    t0, t1 = first_token_at(offsets, tail_span[0]), last_token_before(tail_span[1])
     categories = [OTHER] * len(ids)
     for a, b in ((h0, h1), (t0, t1)):
         for i in range(a, b + 1):

@@ -16,11 +16,11 @@ their own per pair, in the same marker style.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Hashable, Sequence
 
 from fsre_cli.errors import UsageError
 from fsre_cli.tkre.markers import (ENTITY, HEAD_OPEN, HEAD_TYPE, OTHER, PAIR_STYLE, SHARED_STYLE, SPECIAL, MarkedPair,
-                                   PairSpec, mark_pairs, type_words)
+                                   PairSpec, first_token_at, mark_pairs, type_words)
 
 PACKINGS = ("pair", "sentence")
 PACKED_MAX_LENGTH = 256  # tokens of a packed pass, markers included; longer sentences fall back per pair
@@ -79,22 +79,27 @@ class Encoded:
         return cls(list(marked), [(i, m.head_index, m.tail_index) for i, m in enumerate(marked)])
 
 
-def encode_pairs(pairs: Sequence[PairSpec], tokenizer, max_length: int = 128, packing: str = "pair") -> Encoded:
-    """The encoder inputs for `pairs` in mode `packing` (see the module docstring)."""
+def encode_pairs(pairs: Sequence[PairSpec], tokenizer, max_length: int = 128, packing: str = "pair",
+                 sentences: Sequence[Hashable] | None = None) -> Encoded:
+    """The encoder inputs for `pairs` in mode `packing` (see the module docstring). `sentences`
+    names each pair's sentence (default: its text), so that two sentences with the same words
+    but other mentions never share a pass."""
     if check_packing(packing) == "pair":
         return Encoded.per_pair(mark_pairs(list(pairs), tokenizer, max_length))
-    by_text: dict[str, list[int]] = {}
+    by_sentence: dict[Hashable, list[int]] = {}
     for i, p in enumerate(pairs):
-        by_text.setdefault(p.text, []).append(i)
+        by_sentence.setdefault(p.text if sentences is None else sentences[i], []).append(i)
     plans: list[tuple[str, list[MentionKey], list[int]]] = []  # text, mentions to mark, pairs read off it
     alone: list[int] = []
-    for text, members in by_text.items():
+    for members in by_sentence.values():
+        text = pairs[members[0]].text
         marked = _packable(pairs, members)
         inside = [i for i in members if _head(pairs[i]) in marked and _tail(pairs[i]) in marked]
         alone += [i for i in members if not (_head(pairs[i]) in marked and _tail(pairs[i]) in marked)]
         if inside:
             plans.append((text, sorted(marked), inside))
-    packed = _mark_packed([(text, mentions) for text, mentions, _ in plans], tokenizer)
+    limit = packed_limit(tokenizer, max_length)
+    packed = _mark_packed([(text, mentions) for text, mentions, _ in plans], tokenizer, limit)
     sequences: list[MarkedPair] = []
     reads: list[tuple[int, int, int] | None] = [None] * len(pairs)
     for (text, mentions, inside), result in zip(plans, packed):
@@ -135,10 +140,18 @@ def _packable(pairs: Sequence[PairSpec], members: Sequence[int]) -> set[MentionK
     return set(chosen)
 
 
-def _mark_packed(items: Sequence[tuple[str, list[MentionKey]]], tokenizer
+def packed_limit(tokenizer, max_length: int) -> int:
+    """Tokens a packed pass may hold: `PACKED_MAX_LENGTH` (or `max_length` when larger), within
+    what the encoder's positions allow."""
+    model_max = getattr(tokenizer, "model_max_length", None)
+    positions = model_max if isinstance(model_max, int) and 0 < model_max < 100_000 else 512
+    return min(max(PACKED_MAX_LENGTH, max_length), positions)
+
+
+def _mark_packed(items: Sequence[tuple[str, list[MentionKey]]], tokenizer, limit: int
                  ) -> list[tuple[MarkedPair, dict[MentionKey, int]] | None]:
     """Each text with every listed mention wrapped (one batched tokenizer call): the sequence and
-    each mention's opening-marker token, or None when it would exceed `PACKED_MAX_LENGTH`."""
+    each mention's opening-marker token, or None when it would exceed `limit` tokens."""
     if not items:
         return []
     texts, openers = [], []
@@ -159,15 +172,14 @@ def _mark_packed(items: Sequence[tuple[str, list[MentionKey]]], tokenizer
     sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     results: list[tuple[MarkedPair, dict[MentionKey, int]] | None] = []
     for (_text, mentions), ids, offsets, at in zip(items, enc["input_ids"], enc["offset_mapping"], openers):
-        if len(ids) + 2 > PACKED_MAX_LENGTH:
+        if len(ids) + 2 > limit:
             results.append(None)
             continue
         categories = [OTHER] * len(ids)
         marker_at: dict[MentionKey, int] = {}
-        starts = [s for s, _e in offsets]
         for mention, (open_char, close_char) in zip(mentions, at):
-            first = next(i for i, s in enumerate(starts) if s >= open_char)
-            last = max(i for i, s in enumerate(starts) if s < close_char)
+            first = first_token_at(offsets, open_char)
+            last = max(i for i, (s, _e) in enumerate(offsets) if s < close_char)
             for i in range(first, last + 1):
                 categories[i] = ENTITY
             marker_at[mention] = first + 1  # after [CLS]
