@@ -67,10 +67,11 @@ def test_overlapping_and_overlong_mentions_fall_back_to_a_pass_per_pair(tokenize
 
 
 @pytest.mark.slow
-def test_packed_scores_do_not_depend_on_the_other_sentences_scored(tokenizer) -> None:
+@pytest.mark.parametrize("context", [False, True])
+def test_packed_scores_do_not_depend_on_the_other_sentences_scored(tokenizer, context: bool) -> None:
     torch.manual_seed(0)
     source = resolve_encoder(None)
-    classifier = PairClassifier(load_masked_lm(source).base_model, 3).eval()
+    classifier = PairClassifier(load_masked_lm(source).base_model, 3, context=context).eval()
     other = "Marie Curie was born in Warsaw and worked in Paris for the Sorbonne."
     other_pairs = _all_pairs(other, [(0, 11, "PERSON"), (24, 30, "LOC"), (45, 50, "LOC"), (59, 67, "ORG")])
     pairs = _all_pairs(TEXT, MENTIONS)
@@ -108,3 +109,39 @@ def test_two_sentences_with_the_same_words_never_share_a_pass(tokenizer) -> None
     assert len(merged.sequences) == 1 and len(apart.sequences) == 2
     alone = encode_pairs(first, tokenizer, 128, "sentence")
     assert apart.sequences[apart.reads[0][0]].input_ids == alone.sequences[0].input_ids  # its own mentions only
+
+
+@pytest.mark.slow
+def test_packed_training_with_pair_context_round_trips(tmp_path) -> None:
+    from fsre_cli.documents import Candidate, Mention, Sentence
+    from fsre_cli.schema import parse_schema
+    from fsre_cli.scorers.tkre import TkreScorer
+    from fsre_cli.tkre.artifact import load_artifact, save_artifact
+    from fsre_cli.tkre.config import TrainConfig
+    from fsre_cli.tkre.train import train_model
+
+    schema = parse_schema("""\
+name: ctx
+entity_types: {PERSON: [PERSON], ORG: [ORG]}
+relations:
+  founded_by:
+    head: ORG
+    tail: PERSON
+    examples:
+      - {text: "Microsoft was founded by Bill Gates; it later hired Steve Ballmer.", head: Microsoft, tail: Bill Gates}
+      - {text: "Apple was founded by Steve Jobs; it later hired Tim Cook.", head: Apple, tail: Steve Jobs}
+      - {text: "Amazon was founded by Jeff Bezos; it later hired Andy Jassy.", head: Amazon, tail: Jeff Bezos}
+""")
+    config = TrainConfig(mslm_epochs=1, scl_epochs=1, epochs=2, min_epochs=1, packing="sentence", pair_context=True,
+                         nota_balance=True, heldout=0.0, precision="fp32")
+    artifact = train_model(schema, None, config).artifact
+    assert artifact.classifier.context and artifact.classifier.head.in_features == 3 * 384
+    loaded = load_artifact(save_artifact(artifact, tmp_path / "model"))
+    assert loaded.classifier.context and loaded.meta["config"]["pair_context"] is True
+    text = "Nike was founded by Phil Knight; it later hired Mark Parker."
+    sentence = Sentence("d", 0, 0, len(text), text)
+    nike = Mention(0, 4, "ORG", "Nike")
+    pairs = [Candidate(sentence, nike, Mention(20, 31, "PERSON", "Phil Knight"), ("founded_by",)),
+             Candidate(sentence, nike, Mention(49, 60, "PERSON", "Mark Parker"), ("founded_by",))]
+    before, after = TkreScorer(artifact).predict(pairs), TkreScorer(loaded).predict(pairs)
+    assert [p.best_score for p in before] == pytest.approx([p.best_score for p in after], abs=1e-6)

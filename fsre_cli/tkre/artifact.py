@@ -39,9 +39,12 @@ FORMAT = FORMATS["model"].version
 
 
 def model_format(meta: dict) -> int:
-    """The format a model is written in: 2 for packed passes, else 1 (what earlier fsre reads)."""
+    """The format a model is written in: 2 for packed passes or a context-reading classifier,
+    else 1 (what earlier fsre reads)."""
     config = meta.get("config")
-    return FORMAT if isinstance(config, dict) and config.get("packing", "pair") != "pair" else 1
+    if not isinstance(config, dict):
+        return 1
+    return FORMAT if config.get("packing", "pair") != "pair" or config.get("pair_context") else 1
 META_FILE = "fsre.json"
 WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "train_log.jsonl"
@@ -227,7 +230,8 @@ def load_artifact(directory: Path, device: str = "cpu") -> Artifact:
     problem = _meta_problem(meta, head.shape[0] - 1)
     if problem:
         raise refuse(f"{META_FILE}: {problem}")
-    classifier = _build_classifier(directory, weights, len(meta["relations"]), refuse)
+    classifier = _build_classifier(directory, weights, len(meta["relations"]), refuse,
+                                   context=bool(meta["config"].get("pair_context", False)))
     tokenizer = _load_tokenizer(directory, refuse)
     log = _read_log(directory, refuse)
     classifier.to(device).eval()
@@ -250,7 +254,7 @@ def _read_meta(directory: Path, refuse) -> dict:
     if type(version) is not int or version not in (FORMAT, *FORMATS["model"].readable):
         raise refuse(f"model format {version!r} is not supported (expected {FORMAT}); retrain")
     if version != model_format(meta):
-        raise refuse(f"model format {version} does not match the packing in its config")
+        raise refuse(f"model format {version} does not match the packing and classifier in its config")
     return meta
 
 
@@ -288,6 +292,8 @@ def _meta_problem(meta: dict, head_relations: int) -> str | None:
         return f"'config.max_length' must be a whole number of tokens, not {max_length!r}"
     if config.get("precision", "fp32") not in ("fp32", "bf16"):
         return f"'config.precision' must be fp32 or bf16, not {config.get('precision')!r}"
+    if type(config.get("pair_context", False)) is not bool:
+        return f"'config.pair_context' must be true or false, not {config.get('pair_context')!r}"
     if config.get("packing", "pair") not in ("pair", "sentence"):
         return f"'config.packing' must be pair or sentence, not {config.get('packing')!r}"
     heldout = meta.get("heldout", {})
@@ -314,7 +320,8 @@ def _read_weights(directory: Path, refuse) -> dict:
                      "fsre loads no other weight format (never pickles)") from None
 
 
-def _build_classifier(directory: Path, weights: dict, num_relations: int, refuse) -> PairClassifier:
+def _build_classifier(directory: Path, weights: dict, num_relations: int, refuse,
+                      context: bool = False) -> PairClassifier:
     """The classifier for `encoder/config.json`, checked against the weights' shapes on the
     meta device first, so a config that does not fit them allocates nothing."""
     import torch
@@ -333,7 +340,8 @@ def _build_classifier(directory: Path, weights: dict, num_relations: int, refuse
 
     def build() -> PairClassifier:
         kwargs = {"add_pooling_layer": False} if config.model_type == "bert" else {}
-        return PairClassifier(AutoModel.from_config(config, trust_remote_code=False, **kwargs), num_relations)
+        return PairClassifier(AutoModel.from_config(config, trust_remote_code=False, **kwargs), num_relations,
+                              context=context)
 
     try:
         with torch.device("meta"):

@@ -58,6 +58,7 @@ class TrainConfig:
     precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
     packing: str = "pair"  # pair: one encoder pass per pair; sentence: one per sentence (tkre.packing)
     nota_balance: bool = False  # packed: a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
+    pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,8 +90,9 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     knobs = config.to_dict()
     if not knobs.get("statements"):
         del knobs["statements"]  # off, as before the knob: keys stay valid
-    if not knobs.get("nota_balance"):
-        del knobs["nota_balance"]  # off, as before the knob: keys stay valid
+    for knob in ("nota_balance", "pair_context"):
+        if not knobs.get(knob):
+            del knobs[knob]  # off, as before the knob: keys stay valid
     if knobs.get("packing") == "pair":
         del knobs["packing"]  # the mode models before the knob were trained in: their keys stay valid
     if knobs.get("precision") == "fp32":

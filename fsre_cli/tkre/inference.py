@@ -11,7 +11,7 @@ from fsre_cli.schema import Schema
 from fsre_cli.tkre.config import SCORING_ROWS
 from fsre_cli.tkre.encoder import autocast
 from fsre_cli.tkre.markers import MarkedPair
-from fsre_cli.tkre.model import PairClassifier, collate, pair_reads, pair_states
+from fsre_cli.tkre.model import PairClassifier, collate, pair_reads
 from fsre_cli.tkre.packing import Encoded
 
 
@@ -70,9 +70,9 @@ def predict_probs(
                                           where["head_index"].to(device), where["tail_index"].to(device),
                                           where["rows"].to(device))
             else:
-                states = pair_states(encode(batch["input_ids"], batch["attention_mask"]).to(device),
-                                     where["head_index"].to(device), where["tail_index"].to(device),
-                                     where["rows"].to(device))
+                states = classifier.states(encode(batch["input_ids"], batch["attention_mask"]).to(device),
+                                           batch["attention_mask"].to(device), where["head_index"].to(device),
+                                           where["tail_index"].to(device), where["rows"].to(device))
             # the classifier runs on blocks of exactly `head_rows` pairs: fixed shapes here too
             logits = torch.cat([classifier.head(states[i : i + head_rows])
                                 for i in range(0, states.size(0), head_rows)])

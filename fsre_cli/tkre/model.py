@@ -81,19 +81,62 @@ def pair_states(hidden: torch.Tensor, head_index: torch.Tensor, tail_index: torc
     return torch.cat([hidden[rows, head_index], hidden[rows, tail_index]], dim=-1)
 
 
-class PairClassifier(nn.Module):
-    """Encoder + linear layer over the two opening-marker states. Label 0 is NOTA."""
+CONTEXT_BLOCK = 64  # pairs per block of the context pooling's matrix products (fixed shapes)
 
-    def __init__(self, encoder: nn.Module, num_relations: int, dropout: float = 0.1) -> None:
+
+def pair_context(hidden: torch.Tensor, attention_mask: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor,
+                 rows: torch.Tensor) -> torch.Tensor:
+    """Localized context pooling (ATLOP), from the states themselves: a pair's context is its
+    sentence's token states weighted by how much both its head and its tail marker attend to
+    each token (the product of two scaled dot-product attentions). One packed pass then still
+    gives every pair its own view of the words around *its* entities. `heads`/`tails` are the
+    pairs' marker states, `rows` their sequences. Each pair is computed over its own sequence
+    alone (batched products, in blocks of `CONTEXT_BLOCK` pairs), so its numbers never depend on
+    the other sequences of the batch or on where its sequence sits."""
+    dim = hidden.size(-1)
+    valid = attention_mask.bool()
+    scale = dim ** -0.5
+    out = []
+    for start in range(0, heads.size(0), CONTEXT_BLOCK):
+        r = rows[start : start + CONTEXT_BLOCK]
+        own = hidden[r]  # [pairs, length, dim]: each pair's own sequence
+        mask = ~valid[r]
+        h = heads[start : start + CONTEXT_BLOCK].unsqueeze(-1)
+        t = tails[start : start + CONTEXT_BLOCK].unsqueeze(-1)
+        a_h = torch.softmax((torch.bmm(own, h).squeeze(-1) * scale).masked_fill(mask, float("-inf")), dim=-1)
+        a_t = torch.softmax((torch.bmm(own, t).squeeze(-1) * scale).masked_fill(mask, float("-inf")), dim=-1)
+        weights = a_h * a_t
+        weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-9)
+        out.append(torch.bmm(weights.unsqueeze(1).to(own.dtype), own).squeeze(1))
+    return torch.cat(out) if out else hidden.new_zeros((0, dim))
+
+
+class PairClassifier(nn.Module):
+    """Encoder + linear layer over the two opening-marker states (and, with `context`, the
+    pair's pooled context, `pair_context`). Label 0 is NOTA."""
+
+    def __init__(self, encoder: nn.Module, num_relations: int, dropout: float = 0.1, context: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
+        self.context = context
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(2 * hidden, num_relations + 1)
+        self.head = nn.Linear((3 if context else 2) * hidden, num_relations + 1)
 
     def embed(self, input_ids, attention_mask, head_index, tail_index, rows=None) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return pair_states(hidden, head_index, tail_index, rows)
+        return self.states(hidden, attention_mask, head_index, tail_index, rows)
+
+    def states(self, hidden, attention_mask, head_index, tail_index, rows=None) -> torch.Tensor:
+        """What the classifier reads for each pair, from the encoder's states."""
+        states = pair_states(hidden, head_index, tail_index, rows)
+        if not self.context:
+            return states
+        if rows is None:
+            rows = torch.arange(hidden.size(0), device=hidden.device)
+        dim = hidden.size(-1)
+        context = pair_context(hidden, attention_mask, states[:, :dim], states[:, dim:], rows)
+        return torch.cat([states, context], dim=-1)
 
     def forward(self, input_ids, attention_mask, head_index, tail_index, rows=None) -> torch.Tensor:
         """Logits per pair; with `rows`, several pairs are read off one sequence (packed passes)."""

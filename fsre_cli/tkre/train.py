@@ -95,7 +95,7 @@ def train_model(
     if config.pretrain:
         log += pretrain_stages(mlm, tokenizer, schema, examples, sidecar if config.use_synthetic else None,
                                config, device, on_progress)
-    classifier = PairClassifier(mlm.base_model, len(schema.relations)).to(device)
+    classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
     held = HeldOut.mark(heldout, schema, tokenizer, config.max_length, config.packing)
     fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
     log += fine_log
