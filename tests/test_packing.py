@@ -145,3 +145,19 @@ relations:
              Candidate(sentence, nike, Mention(49, 60, "PERSON", "Mark Parker"), ("founded_by",))]
     before, after = TkreScorer(artifact).predict(pairs), TkreScorer(loaded).predict(pairs)
     assert [p.best_score for p in before] == pytest.approx([p.best_score for p in after], abs=1e-6)
+
+
+def test_packed_only_knobs_are_off_in_per_pair_mode_and_out_of_its_keys() -> None:
+    from fsre_cli.schema import parse_schema
+    from fsre_cli.tkre.config import TrainConfig, cache_key
+
+    schema = parse_schema("name: k\nentity_types: {A: [A]}\nrelations:\n  r: {head: A, tail: A, description: r}\n")
+    pair = TrainConfig(packing="pair", nota_balance=True, pair_context=True).for_device("cpu")
+    assert not pair.nota_balance and not pair.pair_context
+    assert cache_key(schema, None, pair, "fp") == cache_key(schema, None, TrainConfig(packing="pair").for_device("cpu"),
+                                                            "fp")
+    packed = TrainConfig(packing="sentence", nota_balance=True, pair_context=True).for_device("cpu")
+    assert packed.nota_balance and packed.pair_context
+    keys = {cache_key(schema, None, TrainConfig(packing="sentence", nota_balance=a, pair_context=b).for_device("cpu"),
+                      "fp") for a in (False, True) for b in (False, True)}
+    assert len(keys) == 4

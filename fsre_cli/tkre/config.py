@@ -57,18 +57,20 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
     packing: str = "pair"  # pair: one encoder pass per pair; sentence: one per sentence (tkre.packing)
-    nota_balance: bool = False  # packed: a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
+    # packed mode only (off in per-pair mode, see `for_device`):
+    nota_balance: bool = False  # a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
     pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def for_device(self, device: str) -> "TrainConfig":
-        """This config with `precision` resolved for `device`: the cache key and the model's
-        metadata name what training really ran in."""
+        """This config with `precision` resolved for `device`, and the packed-only knobs off in
+        per-pair mode: the cache key and the model's metadata name what training really ran."""
         from fsre_cli.tkre.encoder import pick_precision
 
-        return dataclasses.replace(self, precision=pick_precision(self.precision, device))
+        packed_only = {} if self.packing == "sentence" else {"nota_balance": False, "pair_context": False}
+        return dataclasses.replace(self, precision=pick_precision(self.precision, device), **packed_only)
 
 
 def sidecar_hash(sidecar: Sidecar | None) -> str:
