@@ -161,3 +161,19 @@ def test_packed_only_knobs_are_off_in_per_pair_mode_and_out_of_its_keys() -> Non
     keys = {cache_key(schema, None, TrainConfig(packing="sentence", nota_balance=a, pair_context=b).for_device("cpu"),
                       "fp") for a in (False, True) for b in (False, True)}
     assert len(keys) == 4
+
+
+def test_head_packing_marks_one_head_and_all_its_tails_per_pass(tokenizer) -> None:
+    from fsre_cli.tkre.markers import TAIL_OPEN
+
+    pairs = _all_pairs(TEXT, MENTIONS)
+    encoded = encode_pairs(pairs, tokenizer, 128, "head")
+    assert len(encoded.sequences) == 4  # one pass per head mention, 3 pairs read off each
+    for pair, (seq, head, tail) in zip(pairs, encoded.reads):
+        tokens = tokenizer.convert_ids_to_tokens(encoded.sequences[seq].input_ids)
+        assert tokens[head] == HEAD_OPEN and tokens[tail] == TAIL_OPEN
+        assert tokens.count(HEAD_OPEN) == 2 and tokens.count(TAIL_OPEN) == 6  # one head, three tails
+        for index, start, end, opener in ((head, pair.head_start, pair.head_end, HEAD_OPEN),
+                                          (tail, pair.tail_start, pair.tail_end, TAIL_OPEN)):
+            words = tokenizer.convert_tokens_to_string(tokens[index + 2 : tokens.index(opener, index + 1)])
+            assert words.endswith(TEXT[start:end].lower())

@@ -24,7 +24,7 @@ from fsre_cli.bench.common import Stopwatch, environment
 from fsre_cli.console import NULL_LOG, Log
 from fsre_cli.errors import UsageError
 
-MODES = ("pair", "sentence", "pair+int8", "sentence+int8")
+MODES = ("pair", "head", "sentence", "pair+int8", "head+int8", "sentence+int8")
 
 
 def parse_mode(mode: str) -> tuple[str, str]:

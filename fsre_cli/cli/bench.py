@@ -369,7 +369,8 @@ def speed(
     result = run_speed(schema, input_path, seed=seed, repeat=repeat, min_pairs=min_pairs, model=model, encoder=encoder,
                        device=_device(device), batch_size=batch_size, quick=quick, train_time=train_time,
                        rss=memory, data=data, precisions=_precisions(precision),
-                       packings=parse_names(packing, "--packing", ("pair", "sentence")) or [None], log=log)
+                       packings=parse_names(packing, "--packing", ("pair", "head", "sentence")) or [None],
+                       log=log)
     t = result["throughput"]
     rows = [
         ["pipeline pairs/s", f"{t['pipeline_pairs_per_second']:.1f}"],

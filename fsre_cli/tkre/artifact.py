@@ -294,8 +294,8 @@ def _meta_problem(meta: dict, head_relations: int) -> str | None:
         return f"'config.precision' must be fp32 or bf16, not {config.get('precision')!r}"
     if type(config.get("pair_context", False)) is not bool:
         return f"'config.pair_context' must be true or false, not {config.get('pair_context')!r}"
-    if config.get("packing", "pair") not in ("pair", "sentence"):
-        return f"'config.packing' must be pair or sentence, not {config.get('packing')!r}"
+    if config.get("packing", "pair") not in ("pair", "head", "sentence"):
+        return f"'config.packing' must be pair, head or sentence, not {config.get('packing')!r}"
     heldout = meta.get("heldout", {})
     if not isinstance(heldout, dict):
         return "'heldout' must be a JSON object"

@@ -56,8 +56,8 @@ class TrainConfig:
     use_synthetic: bool = True
     seed: int = 0
     precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
-    packing: str = "pair"  # pair: one encoder pass per pair; sentence: one per sentence (tkre.packing)
-    # packed mode only (off in per-pair mode, see `for_device`):
+    packing: str = "pair"  # pair: one encoder pass per pair; head: one per head mention; sentence: one per sentence
+    # packed modes only (off where they do not apply, see `for_device`):
     nota_balance: bool = False  # a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
     pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
 
@@ -69,7 +69,8 @@ class TrainConfig:
         per-pair mode: the cache key and the model's metadata name what training really ran."""
         from fsre_cli.tkre.encoder import pick_precision
 
-        packed_only = {} if self.packing == "sentence" else {"nota_balance": False, "pair_context": False}
+        packed_only = {"pair_context": self.pair_context and self.packing == "sentence",
+                       "nota_balance": self.nota_balance and self.packing != "pair"}
         return dataclasses.replace(self, precision=pick_precision(self.precision, device), **packed_only)
 
 

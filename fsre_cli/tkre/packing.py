@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
 from fsre_cli.errors import UsageError
-from fsre_cli.tkre.markers import (ENTITY, HEAD_OPEN, HEAD_TYPE, OTHER, PAIR_STYLE, SHARED_STYLE, SPECIAL, MarkedPair,
-                                   PairSpec, first_token_at, mark_pairs, type_words)
+from fsre_cli.tkre.markers import (ENTITY, HEAD_OPEN, HEAD_TYPE, OTHER, PAIR_STYLE, SHARED_STYLE, SPECIAL, TAIL_OPEN,
+                                   TAIL_TYPE, MarkedPair, PairSpec, first_token_at, mark_pairs, type_words)
 
-PACKINGS = ("pair", "sentence")
+PACKINGS = ("pair", "head", "sentence")
 PACKED_MAX_LENGTH = 256  # tokens of a packed pass, markers included; longer sentences fall back per pair
 
 MentionKey = tuple[int, int, str]  # start, end, type in the sentence's coordinates
@@ -33,12 +33,12 @@ def tile_rows(packing: str, batch_size: int) -> int:
     per-pair passes, or an eighth as many packed ones. A packed pass holds several pairs, and
     each length bucket of a flush holds few sentences, so full-size tiles would be mostly
     repeated padding rows (measured: 8 rows score CrossRE ai 6x faster than 64)."""
-    return batch_size if packing == "pair" else max(1, batch_size // 8)
+    return {"pair": batch_size, "head": max(1, batch_size // 4)}.get(packing, max(1, batch_size // 8))
 
 
 # Candidate pairs the pipeline gathers before scoring: packed passes need more sentences per
 # call to fill their tiles, and cost a tenth of the encoder work per pair.
-FLUSH_PAIRS = {"pair": 2048, "sentence": 8192}
+FLUSH_PAIRS = {"pair": 2048, "head": 4096, "sentence": 8192}
 
 
 def check_packing(packing: str) -> str:
@@ -86,23 +86,33 @@ def encode_pairs(pairs: Sequence[PairSpec], tokenizer, max_length: int = 128, pa
     but other mentions never share a pass."""
     if check_packing(packing) == "pair":
         return Encoded.per_pair(mark_pairs(list(pairs), tokenizer, max_length))
-    by_sentence: dict[Hashable, list[int]] = {}
+    groups: dict[Hashable, list[int]] = {}
     for i, p in enumerate(pairs):
-        by_sentence.setdefault(p.text if sentences is None else sentences[i], []).append(i)
-    plans: list[tuple[str, list[MentionKey], list[int]]] = []  # text, mentions to mark, pairs read off it
+        sentence = p.text if sentences is None else sentences[i]
+        groups.setdefault((sentence, _head(p)) if packing == "head" else sentence, []).append(i)
+    # per pass: text, the mentions it marks with their (opener, type marker), the pairs read off it
+    plans: list[tuple[str, list[tuple[MentionKey, str, str]], list[int]]] = []
     alone: list[int] = []
-    for members in by_sentence.values():
+    for members in groups.values():
         text = pairs[members[0]].text
-        marked = _packable(pairs, members)
-        inside = [i for i in members if _head(pairs[i]) in marked and _tail(pairs[i]) in marked]
-        alone += [i for i in members if not (_head(pairs[i]) in marked and _tail(pairs[i]) in marked)]
+        if packing == "head":  # the head in head markers, every tail of its pairs in tail markers
+            head = _head(pairs[members[0]])
+            tails = _packable(pairs, members, fixed=head) - {head}
+            marks = [(head, HEAD_OPEN, HEAD_TYPE)] + [(t, TAIL_OPEN, TAIL_TYPE) for t in tails]
+            inside = [i for i in members if _tail(pairs[i]) in tails]
+        else:  # every mention alike
+            marked = _packable(pairs, members)
+            marks = [(m, HEAD_OPEN, HEAD_TYPE) for m in marked]
+            inside = [i for i in members if _head(pairs[i]) in marked and _tail(pairs[i]) in marked]
+        taken = set(inside)
+        alone += [i for i in members if i not in taken]
         if inside:
-            plans.append((text, sorted(marked), inside))
+            plans.append((text, sorted(marks), inside))
     limit = packed_limit(tokenizer, max_length)
-    packed = _mark_packed([(text, mentions) for text, mentions, _ in plans], tokenizer, limit)
+    packed = _mark_packed([(text, marks) for text, marks, _ in plans], tokenizer, limit)
     sequences: list[MarkedPair] = []
     reads: list[tuple[int, int, int] | None] = [None] * len(pairs)
-    for (text, mentions, inside), result in zip(plans, packed):
+    for (text, marks, inside), result in zip(plans, packed):
         if result is None:  # too long to pack
             alone += inside
             continue
@@ -111,7 +121,7 @@ def encode_pairs(pairs: Sequence[PairSpec], tokenizer, max_length: int = 128, pa
         sequences.append(sequence)
         for i in inside:
             reads[i] = (seq, marker_at[_head(pairs[i])], marker_at[_tail(pairs[i])])
-    singles = mark_pairs([pairs[i] for i in alone], tokenizer, max_length, SHARED_STYLE)
+    singles = mark_pairs([pairs[i] for i in alone], tokenizer, max_length, style_of(packing))
     for i, single in zip(alone, singles):
         reads[i] = (len(sequences), single.head_index, single.tail_index)
         sequences.append(single)
@@ -126,14 +136,15 @@ def _tail(p: PairSpec) -> MentionKey:
     return (p.tail_start, p.tail_end, p.tail_type)
 
 
-def _packable(pairs: Sequence[PairSpec], members: Sequence[int]) -> set[MentionKey]:
+def _packable(pairs: Sequence[PairSpec], members: Sequence[int], fixed: MentionKey | None = None) -> set[MentionKey]:
     """The mentions one pass can mark: no two overlap (the same span with two types counts as
-    overlapping). When some do, those in the most pairs win, then the earliest."""
+    overlapping). When some do, `fixed` wins, then those in the most pairs, then the earliest."""
     uses: dict[MentionKey, int] = {}
     for i in members:
         for m in (_head(pairs[i]), _tail(pairs[i])):
             uses[m] = uses.get(m, 0) + 1
-    chosen: list[MentionKey] = []
+    chosen: list[MentionKey] = [fixed] if fixed is not None else []
+    uses.pop(fixed, None)
     for m in sorted(uses, key=lambda m: (-uses[m], m)):
         if all(m[1] <= c[0] or c[1] <= m[0] for c in chosen):
             chosen.append(m)
@@ -148,18 +159,18 @@ def packed_limit(tokenizer, max_length: int) -> int:
     return min(max(PACKED_MAX_LENGTH, max_length), positions)
 
 
-def _mark_packed(items: Sequence[tuple[str, list[MentionKey]]], tokenizer, limit: int
+def _mark_packed(items: Sequence[tuple[str, list[tuple[MentionKey, str, str]]]], tokenizer, limit: int
                  ) -> list[tuple[MarkedPair, dict[MentionKey, int]] | None]:
-    """Each text with every listed mention wrapped (one batched tokenizer call): the sequence and
-    each mention's opening-marker token, or None when it would exceed `limit` tokens."""
+    """Each text with every listed mention wrapped in its markers (one batched tokenizer call):
+    the sequence and each mention's opening-marker token, or None when it would exceed `limit`."""
     if not items:
         return []
     texts, openers = [], []
-    for text, mentions in items:
+    for text, marks in items:
         out, at, cursor, length = [], [], 0, 0
-        for start, end, etype in mentions:  # sorted, non-overlapping
+        for (start, end, etype), opener, typer_ in marks:  # sorted, non-overlapping
             before = text[cursor:start]
-            wrapped = f" {HEAD_OPEN} {HEAD_TYPE} {type_words(etype)} {HEAD_TYPE} {text[start:end]} {HEAD_OPEN} "
+            wrapped = f" {opener} {typer_} {type_words(etype)} {typer_} {text[start:end]} {opener} "
             at.append((length + len(before) + 1, length + len(before) + len(wrapped) - 1))
             out += [before, wrapped]
             length += len(before) + len(wrapped)
@@ -171,13 +182,13 @@ def _mark_packed(items: Sequence[tuple[str, list[MentionKey]]], tokenizer, limit
     cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     results: list[tuple[MarkedPair, dict[MentionKey, int]] | None] = []
-    for (_text, mentions), ids, offsets, at in zip(items, enc["input_ids"], enc["offset_mapping"], openers):
+    for (_text, marks), ids, offsets, at in zip(items, enc["input_ids"], enc["offset_mapping"], openers):
         if len(ids) + 2 > limit:
             results.append(None)
             continue
         categories = [OTHER] * len(ids)
         marker_at: dict[MentionKey, int] = {}
-        for mention, (open_char, close_char) in zip(mentions, at):
+        for (mention, _opener, _typer), (open_char, close_char) in zip(marks, at):
             first = first_token_at(offsets, open_char)
             last = max(i for i, (s, _e) in enumerate(offsets) if s < close_char)
             for i in range(first, last + 1):

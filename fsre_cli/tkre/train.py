@@ -79,7 +79,7 @@ def train_model(
         raise UsageError(f"schema {schema.name!r} has no examples to train on; use --method qa4re for zero-shot")
 
     # a packed pass reads every pair of its sentence at no extra encoder cost: all of them train
-    per_example = None if config.packing == "sentence" else config.negatives_per_example
+    per_example = None if config.packing != "pair" else config.negatives_per_example
     instances = build_instances(examples, schema, seed=config.seed, mentions=mentions,
                                 negatives_per_example=per_example)
     train_set, heldout = split_heldout(instances, config.heldout, config.seed)
@@ -228,7 +228,7 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
     train_labels = torch.tensor(label_ids(train_set, schema))
     train_excluded = torch.tensor(excluded_ids(train_set, schema))
     weights = None
-    if config.packing == "sentence" and config.nota_balance:
+    if config.packing != "pair" and config.nota_balance:
         weights = torch.tensor(nota_weights(train_set, config.negatives_per_example))
     optimizer = torch.optim.AdamW(
         [
