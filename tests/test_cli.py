@@ -214,7 +214,7 @@ def test_packed_training_and_int8_extraction_keep_the_records_offsets(workdir: P
 
     assert pairs(torch_run.stdout) == pairs(int8_run.stdout) and len(pairs(torch_run.stdout)) == 3 * 2
     bad = fsre(*base, "--packing", "document", env=env)
-    assert bad.returncode == 2 and "--packing must be one of pair, sentence" in bad.stderr
+    assert bad.returncode == 2 and "--packing must be one of pair, head, sentence" in bad.stderr
     proto = fsre(*base[:4], "--method", "prototype", "--quantize", "int8", env=env)
     assert proto.returncode == 2 and "--quantize" in proto.stderr and "--method tkre" in proto.stderr
 

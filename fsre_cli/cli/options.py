@@ -18,15 +18,16 @@ EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENC
                                                    help="Hugging Face model id or local path (default: bundled MiniLM).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION", help=PRECISION_HELP)]
-PACKING_HELP = ("How candidate pairs reach the encoder when a model is trained: sentence (one pass per sentence "
-                "with every mention marked, each pair read off its two markers; several times faster) or pair "
-                "(one pass per pair, the reference). A trained model is always scored the way it was trained.")
+PACKING_HELP = ("How candidate pairs reach the encoder when a model is trained: pair (one pass per pair, the "
+                "reference), head (one pass per head mention, all its tails marked too), or sentence (one pass per "
+                "sentence, every mention marked alike; fastest). A trained model is always scored the way it was "
+                "trained.")
 PackingOpt = Annotated[Optional[str], typer.Option("--packing", envvar="FSRE_PACKING", help=PACKING_HELP)]
 MAX_BATCH = 1024  # = tkre.config.MAX_SCORING_ROWS (not imported: this module loads at `fsre --help`)
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=MAX_BATCH,
-                                       help="Pairs per encoder batch, or an eighth as many sentences for a packed "
-                                       "model (every batch has exactly this many rows, so a pair's score never "
-                                       "depends on its neighbours).")]
+                                       help="Pairs per encoder batch (a packed model's batches hold a quarter or an "
+                                       "eighth as many passes); every batch has exactly its number of rows, so a "
+                                       "pair's score never depends on its neighbours.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (training is deterministic on CPU).")]
 LangOpt = Annotated[Optional[str], typer.Option("--lang", help="Language for Stanza (default: the schema's, else en).")]
 StanzaDirOpt = Annotated[Optional[str], typer.Option("--stanza-dir", envvar="FSRE_STANZA_DIR",

@@ -1,16 +1,18 @@
-"""How pairs become encoder inputs: one marked copy of the sentence per pair, or one per sentence.
+"""How pairs become encoder inputs: one marked copy of the sentence per pair, per head, or per sentence.
 
 `pair` (the reference mode) wraps a pair's head and tail in typed markers, one encoder pass
-per pair: a sentence with 8 entities is encoded 56 times. `sentence` packs them: one pass per
-sentence with the same typed marker around *every* mention of its pairs, and each pair is read
-off its head's and tail's opening-marker states, in that order (the entity markers of ATLOP,
-at sentence level as in PL-Marker). Both modes train and score through `Encoded`: marked
-sequences, and for every pair where to read it.
+per pair: a sentence with 8 entities is encoded 56 times. `head` (PL-Marker's subject-oriented
+packing) makes one pass per head mention: the head in head markers and every tail of its pairs
+in tail markers, so each pass is still conditioned on its head; 8 passes for that sentence.
+`sentence` packs further: one pass per sentence with the same typed marker around *every*
+mention, each pair read off its head's and tail's opening-marker states, in that order (the
+entity markers of ATLOP). All modes train and score through `Encoded`: marked sequences, and
+for every pair where to read it.
 
 A packed pass marks the mentions of the pairs it is given, so a sentence's pairs are scored in
-one call (the pipeline does). Mentions that overlap another one of the same sentence, or a
-sentence whose packed copy is longer than `PACKED_MAX_LENGTH` tokens, fall back to a pass of
-their own per pair, in the same marker style.
+one call (the pipeline does). Mentions that overlap another one of the same pass, or a pass
+longer than `packed_limit` tokens, fall back to a pass of their own per pair, in the same
+marker style.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ MentionKey = tuple[int, int, str]  # start, end, type in the sentence's coordina
 
 def tile_rows(packing: str, batch_size: int) -> int:
     """Sequences per fixed-shape scoring tile for `batch_size` (`--batch-size`): that many
-    per-pair passes, or an eighth as many packed ones. A packed pass holds several pairs, and
-    each length bucket of a flush holds few sentences, so full-size tiles would be mostly
-    repeated padding rows (measured: 8 rows score CrossRE ai 6x faster than 64)."""
+    per-pair passes, a quarter as many head passes, an eighth as many sentence passes. A packed
+    pass holds several pairs, and each length bucket of a flush holds few of them, so full-size
+    tiles would be mostly repeated padding rows (measured: 8 rows score CrossRE ai's sentence
+    passes 6x faster than 64)."""
     return {"pair": batch_size, "head": max(1, batch_size // 4)}.get(packing, max(1, batch_size // 8))
 
 
