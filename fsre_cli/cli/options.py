@@ -18,10 +18,10 @@ EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", envvar="FSRE_ENC
                                                    help="Hugging Face model id or local path (default: bundled MiniLM).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", envvar="FSRE_PRECISION", help=PRECISION_HELP)]
-PACKING_HELP = ("How candidate pairs reach the encoder when a model is trained: pair (one pass per pair, the "
-                "reference), head (one pass per head mention, all its tails marked too), or sentence (one pass per "
-                "sentence, every mention marked alike; fastest). A trained model is always scored the way it was "
-                "trained.")
+PACKING_HELP = ("How candidate pairs reach the encoder when a model is trained: head (the default: one pass per "
+                "head mention, all its tails marked too), pair (one pass per pair, the reference), or sentence (one "
+                "pass per sentence, every mention marked alike; fastest, less accurate). A trained model is always "
+                "scored the way it was trained.")
 PackingOpt = Annotated[Optional[str], typer.Option("--packing", envvar="FSRE_PACKING", help=PACKING_HELP)]
 MAX_BATCH = 1024  # = tkre.config.MAX_SCORING_ROWS (not imported: this module loads at `fsre --help`)
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=MAX_BATCH,

@@ -56,7 +56,7 @@ class TrainConfig:
     use_synthetic: bool = True
     seed: int = 0
     precision: str = "auto"  # auto, fp32 or bf16 (auto: bf16 where the device has it natively)
-    packing: str = "pair"  # pair: one encoder pass per pair; head: one per head mention; sentence: one per sentence
+    packing: str = "head"  # pair: one encoder pass per pair; head: one per head mention; sentence: one per sentence
     # packed modes only (off where they do not apply, see `for_device`):
     nota_balance: bool = False  # a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
     pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
