@@ -233,6 +233,35 @@ def repo_path(path: str | Path) -> Path:
     return REPO_ROOT / path
 
 
+def _throughput_and_memory(schema_path: Path, schema, sidecar, docs, *, model, encoder, seed: int, quick: bool,
+                           precision: str, device: str, batch_size: int, repeat: int, min_pairs: int, rss: bool,
+                           sw: Stopwatch, log: Log) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The schema's model (given, cached or trained), its throughput, and peak extraction memory."""
+    from fsre_cli.bench.fewrel import train_config
+    from fsre_cli.scorers import build
+    from fsre_cli.tkre.artifact import save_artifact
+    from fsre_cli.tkre.store import ensure_model
+
+    memory = None
+    with tempfile.TemporaryDirectory(prefix="fsre-bench-model-") as tmp:
+        with sw("model"):
+            config = train_config(encoder, seed, quick, use_synthetic=True, precision=precision)
+            artifact, where = ensure_model(schema, sidecar, config, model_dir=str(model) if model else None,
+                                           device=device, log=log)
+        model_dir = Path(where)
+        if not (model_dir / "fsre.json").exists():
+            model_dir = save_artifact(artifact, Path(tmp) / "model")
+        scorer = build(schema, sidecar, method="tkre", artifact=artifact, device=device, batch_size=batch_size)
+        with sw("throughput"):
+            measured = measure_throughput(schema, scorer, docs, repeat=repeat, min_pairs=min_pairs, device=device,
+                                          log=log)
+        if rss:
+            with sw("memory"):
+                memory = measure_rss(schema_path, replicate(docs, measured["copies"]), model_dir,
+                                     batch_size=batch_size, log=log)
+    return measured, memory
+
+
 def run_speed(
     schema_path: str | Path = "schemas/org-people.yaml",
     input_path: str | Path = "examples/org-people.jsonl",
@@ -250,16 +279,14 @@ def run_speed(
     data: str | Path | None = None,
     precisions: Sequence[str] = ("auto",),
     packings: Sequence[str | None] = (None,),
+    throughput: bool = True,
     log: Log = NULL_LOG,
 ) -> dict[str, Any]:
     """Throughput (pipeline vs bare encoder), training time and peak extraction memory, as a dict.
-    The model for throughput trains in the first of `precisions`; training is timed in each."""
-    from fsre_cli.bench.fewrel import train_config
+    The model for throughput trains in the first of `precisions`; training is timed in each
+    (precision, packing). `throughput=False` times training only."""
     from fsre_cli.schema import load_schema
     from fsre_cli.sidecar import read_sidecar
-    from fsre_cli.tkre.artifact import save_artifact
-    from fsre_cli.scorers import build
-    from fsre_cli.tkre.store import ensure_model
 
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
@@ -268,26 +295,12 @@ def run_speed(
     schema = load_schema(schema_path)
     sidecar = read_sidecar(schema.sidecar_path, schema) if schema.sidecar_path else None
     docs = read_input(input_path)
-    tmp = tempfile.TemporaryDirectory(prefix="fsre-bench-model-")
-    try:
-        with sw("model"):
-            config = train_config(encoder, seed, quick, use_synthetic=True, precision=precisions[0])
-            artifact, where = ensure_model(schema, sidecar, config, model_dir=str(model) if model else None,
-                                           device=device, log=log)
-        model_dir = Path(where)
-        if not (model_dir / "fsre.json").exists():
-            model_dir = save_artifact(artifact, Path(tmp.name) / "model")
-        scorer = build(schema, sidecar, method="tkre", artifact=artifact, device=device, batch_size=batch_size)
-        with sw("throughput"):
-            throughput = measure_throughput(schema, scorer, docs, repeat=repeat, min_pairs=min_pairs,
-                                            device=device, log=log)
-        memory = None
-        if rss:
-            with sw("memory"):
-                copies = throughput["copies"]
-                memory = measure_rss(schema_path, replicate(docs, copies), model_dir, batch_size=batch_size, log=log)
-    finally:
-        tmp.cleanup()
+    measured, memory = None, None
+    if throughput:
+        measured, memory = _throughput_and_memory(schema_path, schema, sidecar, docs, model=model, encoder=encoder,
+                                                  seed=seed, quick=quick, precision=precisions[0], device=device,
+                                                  batch_size=batch_size, repeat=repeat, min_pairs=min_pairs, rss=rss,
+                                                  sw=sw, log=log)
     training = []
     if train_time:
         with sw("train"):
@@ -300,7 +313,7 @@ def run_speed(
         "seed": seed,
         "input": str(input_path),
         "model": str(model) if model else "trained/cached for the schema",
-        "throughput": throughput,
+        "throughput": measured,
         "memory": memory,
         "training": training,
         "timing": {**sw.rounded(), "total": round(time.perf_counter() - started, 2)},

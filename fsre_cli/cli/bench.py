@@ -342,6 +342,8 @@ def speed(
     train_time: Annotated[bool, typer.Option("--train-time/--no-train-time",
                                     help="Also time training on a 17-relation 8-shot schema (CrossRE science, K=8).")] = True,
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak RSS of `fsre extract`.")] = True,
+    throughput: Annotated[bool, typer.Option("--throughput/--no-throughput", help="Measure extraction throughput "
+                                             "(off: time training only).")] = True,
     quick: Annotated[bool, typer.Option("--quick", help="Train with 1+1 pre-training and 3 fine-tuning epochs.")] = False,
     data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP + " Used for the training-time schema.")] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Training seed (the first one is used: speed is one run).")] = "0",
@@ -370,7 +372,7 @@ def speed(
                        device=_device(device), batch_size=batch_size, quick=quick, train_time=train_time,
                        rss=memory, data=data, precisions=_precisions(precision),
                        packings=parse_names(packing, "--packing", ("pair", "head", "sentence")) or [None],
-                       log=log)
+                       throughput=throughput, log=log)
     t = result["throughput"]
     rows = [
         ["pipeline pairs/s", f"{t['pipeline_pairs_per_second']:.1f}"],
@@ -378,7 +380,7 @@ def speed(
         ["bare encoder pairs/s", f"{t['bare_encoder_pairs_per_second']:.1f}"],
         ["ratio (target ≥ 0.8)", f"{t['ratio']:.3f}"],
         ["candidate pairs", str(t["candidate_pairs"])],
-    ]
+    ] if t else []
     if result["memory"] and "peak_rss_mib" in result["memory"]:
         rows.append(["peak RSS of fsre extract (MiB)", f"{result['memory']['peak_rss_mib']:.0f}"])
     for tr in result["training"]:
