@@ -164,8 +164,10 @@ def shipped_packed_model():
 
 @pytest.mark.slow
 def test_int8_and_torch_agree_on_the_shipped_example(shipped_packed_model, tmp_path, monkeypatch):
-    """The stated tolerance (README): the same decision for at least 95% of the candidate pairs,
-    and a median best-score difference under 0.02; offsets are the same records either way."""
+    """Tolerance on a quick model (its scores crowd the threshold; BENCHMARKS.md measures trained
+    ones): the same best relation for at least 95% of the pairs, a median best-score change under
+    0.02, a threshold decision changes only for pairs within 0.05 of the threshold, and the records'
+    offsets are the same either way."""
     from fsre_cli.entities import EntityRecognizer
     from fsre_cli.inputs import parse_jsonl_document
     from fsre_cli.pipeline import extract_triples

@@ -91,7 +91,6 @@ def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int,
     from fsre_cli.bench.speed import RecordingScorer, bare_batches, run_bare, run_pipeline
     from fsre_cli.entities import EntityRecognizer
     from fsre_cli.scorers.tkre import TkreScorer
-    from fsre_cli.tkre.store import cached_dir_for
 
     schema, test_sentences = load_case(dataset, data=data, seed=seed, k=k, max_sentences=max_sentences)
     docs = to_documents(test_sentences)
@@ -112,12 +111,10 @@ def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int,
         recorder = RecordingScorer(scorer)
         _, stats = run_pipeline(docs, schema, recorder, recognizer)
         batches[mode] = bare_batches(scorer, recorder.calls)
-        if reference_batches is None:  # the same candidates, one pass per pair (today's encoder work)
-            pair_scorer = TkreScorer(artifacts[parse_mode(mode)[0]], device=device, batch_size=batch_size)
-            pair_scorer.packing = "pair"  # marking only: these batches time the bare encoder, not a model
-            reference_batches = bare_batches(pair_scorer, recorder.calls)
-            reference_precision = pair_scorer.precision
-            reference_encoder = pair_scorer.artifact.classifier.encoder
+        if reference_batches is None:  # the same candidates, one pass per pair (the per-pair encoder work)
+            reference_batches = bare_batches(scorer, recorder.calls, packing="pair")
+            reference_precision = TkreScorer(scorer.artifact, device=device).precision  # torch's, not int8's
+            reference_encoder = scorer.artifact.classifier.encoder
     log.info(f"modes: {dataset}: {len(docs)} sentences, {stats.candidates} candidate pairs; "
              f"{repeat} interleaved rounds of {', '.join(modes)} ...")
     pipe: dict[str, list[float]] = {m: [] for m in modes}
@@ -130,8 +127,8 @@ def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int,
             seconds, stats = run_pipeline(docs, schema, scorer, recognizer)
             pipe[mode].append(seconds)
             triples[mode] = stats.triples
-            encode = scorer.encode or scorer.artifact.classifier.encoder
-            bare[mode].append(_run_encode(encode, batches[mode], device, scorer.precision, scorer.encode is not None))
+            bare[mode].append(run_bare(scorer.encode or scorer.artifact.classifier.encoder, batches[mode], device,
+                                       scorer.precision))
         log.info(f"  round {round_ + 1}: " + ", ".join(f"{m} {stats.candidates / pipe[m][-1]:.0f} pairs/s"
                                                        for m in modes))
     pairs, sentences = stats.candidates, stats.sentences
@@ -155,10 +152,8 @@ def measure_case(dataset: str, modes: Sequence[str], *, data, seed: int, k: int,
             rows[mode]["agreement_with_" + packing] = agreement(_scores(scorers[packing], candidates),
                                                                _scores(scorers[mode], candidates))
     if rss:
-        for mode in modes:
-            packing, _ = parse_mode(mode)
-            config = train_config(None, seed, quick, precision=precision, packing=packing).for_device(device)
-            directory = cached_dir_for(schema, None, config, device, None)
+        for mode in modes:  # the model folder the cache holds (train_or_load saved or loaded it)
+            directory = artifacts[parse_mode(mode)[0]].directory
             rows[mode]["memory"] = measure_memory({"dataset": dataset, "mode": mode, "data": str(data) if data else None,
                                                    "seed": seed, "k": k, "max_sentences": max_sentences,
                                                    "model": str(directory), "batch_size": batch_size}, log)
@@ -210,17 +205,6 @@ def memory_child(job: dict[str, Any]) -> None:
     with open("/proc/self/status") as fh:
         peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
     print(f"FSRE_PEAK_KIB {peak}")
-
-
-def _run_encode(encode, batches, device: str, precision: str, onnx: bool) -> float:
-    from fsre_cli.bench.speed import run_bare
-
-    if not onnx:
-        return run_bare(encode, batches, device, precision)
-    start = time.perf_counter()
-    for b in batches:
-        encode(b["input_ids"], b["attention_mask"])
-    return time.perf_counter() - start
 
 
 def run_modes(datasets: Sequence[str] = ("crossre-ai", "redocred"), modes: Sequence[str] = MODES, *,

@@ -100,26 +100,32 @@ def run_pipeline(docs: Sequence[Document], schema, scorer, recognizer) -> tuple[
     return time.perf_counter() - start, stats
 
 
-def bare_batches(scorer, calls: Sequence[Sequence[Candidate]]) -> list[dict[str, torch.Tensor]]:
-    """The collated batches `TkreScorer.predict` runs for these calls (marking done here, untimed)."""
+def bare_batches(scorer, calls: Sequence[Sequence[Candidate]], packing: str | None = None) -> list[dict[str, torch.Tensor]]:
+    """The collated batches `TkreScorer.predict` runs for these calls (marking done here, untimed);
+    with `packing`, the batches that packing would make for the same candidates."""
     from fsre_cli.tkre.inference import tiles
+    from fsre_cli.scorers.tkre import mark_candidates
     from fsre_cli.tkre.model import collate
+    from fsre_cli.tkre.packing import tile_rows
 
+    packing = packing or scorer.packing
     pad = scorer.artifact.tokenizer.pad_token_id
     batches = []
     for cands in calls:
-        marked = scorer.mark(cands)
-        for idx, width in tiles(marked.lengths, scorer.tile_rows):
+        marked = mark_candidates(cands, scorer.artifact.tokenizer, scorer.max_length, packing)
+        for idx, width in tiles(marked.lengths, tile_rows(packing, scorer.batch_size)):
             batches.append(collate([marked.sequences[i] for i in idx], pad, width))
     return batches
 
 
 @torch.inference_mode()
 def run_bare(encoder, batches: Sequence[dict[str, torch.Tensor]], device: str, precision: str = "fp32") -> float:
-    """Seconds for the bare encoder forward pass over the batches (in the scorer's precision)."""
+    """Seconds for the bare encoder forward pass over the batches (in the scorer's precision);
+    `encoder` is a torch module or the int8 one (`tkre.int8.Int8Encoder`)."""
     from fsre_cli.tkre.encoder import autocast
 
-    encoder.eval()
+    if isinstance(encoder, torch.nn.Module):
+        encoder.eval()
     start = time.perf_counter()
     for b in batches:
         with autocast(precision, device):

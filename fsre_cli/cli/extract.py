@@ -62,8 +62,8 @@ def extract_command(
     packing: PackingOpt = None,
     quantize: Annotated[str, typer.Option("--quantize",
                                           help="tkre encoder at extraction: none, or int8 (ONNX Runtime on the CPU, "
-                                          "exported once beside the model; needs pip install 'fsre[int8]'; for CPUs "
-                                          "without native bf16, where it is faster than fp32).")] = "none",
+                                          "exported once beside the model; needs pip install 'fsre[int8]'; meant for "
+                                          "CPUs without native bf16, where torch runs in fp32).")] = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:

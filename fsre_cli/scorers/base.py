@@ -61,7 +61,7 @@ class ScorerOptions:
     train: Any = None  # tkre.config.TrainConfig; default TrainConfig(encoder, precision)
     encoder: str | None = None
     precision: str = "auto"
-    packing: str | None = None  # tkre training: pair | sentence (None: TrainConfig's default)
+    packing: str | None = None  # tkre training: pair | head | sentence (None: TrainConfig's default)
     quantize: str = "none"  # tkre scoring: none | int8 (ONNX Runtime, CPU)
     device: str = "auto"
     batch_size: int = SCORING_ROWS
@@ -93,12 +93,10 @@ class ScorerOptions:
         if self.quantize not in QUANTIZE:
             raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {self.quantize!r}")
         if self.quantize == "int8":  # before any model is trained or loaded
-            from fsre_cli.tkre.int8 import require_onnxruntime
+            from fsre_cli.tkre.int8 import cpu_only, require_onnxruntime
 
             require_onnxruntime()
-            if self.device == "cuda":
-                raise UsageError("--quantize int8 runs on the CPU; use --device cpu (a GPU is faster without it)")
-            self.device = "cpu"
+            self.device = cpu_only(self.device)
         if self.decision not in DECISIONS:
             raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.min_precision is not None and not 0 < self.min_precision <= 1:

@@ -48,12 +48,9 @@ class TkreScorer:
         self.quantize = quantize
         self.encode = None
         if quantize == "int8":
-            from fsre_cli.tkre.int8 import load_for
+            from fsre_cli.tkre.int8 import cpu_only, load_for
 
-            if device != "cpu":
-                from fsre_cli.errors import UsageError
-
-                raise UsageError("--quantize int8 runs on the CPU; use --device cpu (a GPU is faster without it)")
+            cpu_only(device)
             self.encode = load_for(artifact, log)
             self.precision = "fp32"  # the head reads int8 states in fp32
 
@@ -91,8 +88,7 @@ class TkreScorer:
 
     def mark(self, candidates: Sequence[Candidate]) -> Encoded:
         """The encoder inputs; in packed mode a sentence's candidates must come in one call."""
-        return encode_pairs([PairSpec.of_candidate(c) for c in candidates], self.artifact.tokenizer, self.max_length,
-                            self.packing, [(c.sentence.doc_id, c.sentence.index, c.sentence.start) for c in candidates])
+        return mark_candidates(candidates, self.artifact.tokenizer, self.max_length, self.packing)
 
     def predict(self, candidates: Sequence[Candidate]) -> list[Prediction]:
         if not candidates:
@@ -120,6 +116,12 @@ class TkreScorer:
 
     def run_summary(self) -> dict[str, Any]:
         return {}
+
+
+def mark_candidates(candidates: Sequence[Candidate], tokenizer, max_length: int, packing: str) -> Encoded:
+    """Candidate pairs as encoder inputs in `packing`, each sentence known by its place in its document."""
+    return encode_pairs([PairSpec.of_candidate(c) for c in candidates], tokenizer, max_length, packing,
+                        [(c.sentence.doc_id, c.sentence.index, c.sentence.start) for c in candidates])
 
 
 def load_or_train(schema, sidecar, options: ScorerOptions) -> Artifact:

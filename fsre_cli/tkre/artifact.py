@@ -34,6 +34,7 @@ from fsre_cli.formats import FORMATS
 from fsre_cli.paths import cache_root
 from fsre_cli.schema import Schema
 from fsre_cli.tkre.model import PairClassifier
+from fsre_cli.tkre.packing import PACKINGS
 
 FORMAT = FORMATS["model"].version
 
@@ -294,8 +295,8 @@ def _meta_problem(meta: dict, head_relations: int) -> str | None:
         return f"'config.precision' must be fp32 or bf16, not {config.get('precision')!r}"
     if type(config.get("pair_context", False)) is not bool:
         return f"'config.pair_context' must be true or false, not {config.get('pair_context')!r}"
-    if config.get("packing", "pair") not in ("pair", "head", "sentence"):
-        return f"'config.packing' must be pair, head or sentence, not {config.get('packing')!r}"
+    if config.get("packing", "pair") not in PACKINGS:
+        return f"'config.packing' must be one of {', '.join(PACKINGS)}, not {config.get('packing')!r}"
     heldout = meta.get("heldout", {})
     if not isinstance(heldout, dict):
         return "'heldout' must be a JSON object"

@@ -51,8 +51,9 @@ def predict_probs(
 ) -> torch.Tensor:
     """Softmax over NOTA + the relations each pair's types allow (others get probability 0),
     scored in fixed-shape `tiles` of `batch_size` sequences (the classifier in blocks of
-    `head_rows` pairs), so a pair's probabilities do not depend on the other pairs (a packed pass's on its own sentence's pairs only). A model trained in bf16 is
-    calibrated in bf16, so it is best scored in it too (`TkreScorer` does where it can).
+    `head_rows` pairs), so a pair's probabilities do not depend on the other pairs (in a packed
+    pass, on its own pass only). A model trained in bf16 is calibrated in bf16, so it is best
+    scored in it too (`TkreScorer` does where it can).
     `encode(input_ids, attention_mask) -> hidden states` replaces the classifier's own encoder
     (the int8 one of `tkre.int8`)."""
     encoded = pairs if isinstance(pairs, Encoded) else Encoded.per_pair(pairs)
@@ -65,14 +66,13 @@ def predict_probs(
         if not read:
             continue
         with autocast(precision, device):
+            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
             if encode is None:
-                states = classifier.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                                          where["head_index"].to(device), where["tail_index"].to(device),
-                                          where["rows"].to(device))
+                hidden = classifier.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
             else:
-                states = classifier.states(encode(batch["input_ids"], batch["attention_mask"]).to(device),
-                                           batch["attention_mask"].to(device), where["head_index"].to(device),
-                                           where["tail_index"].to(device), where["rows"].to(device))
+                hidden = encode(batch["input_ids"], batch["attention_mask"]).to(device)
+            states = classifier.states(hidden, mask, where["head_index"].to(device), where["tail_index"].to(device),
+                                       where["rows"].to(device))
             # the classifier runs on blocks of exactly `head_rows` pairs: fixed shapes here too
             logits = torch.cat([classifier.head(states[i : i + head_rows])
                                 for i in range(0, states.size(0), head_rows)])

@@ -37,6 +37,13 @@ def require_onnxruntime() -> None:
         raise UsageError("--quantize int8 needs onnxruntime and onnx: pip install 'fsre[int8]'") from None
 
 
+def cpu_only(device: str) -> str:
+    """"cpu" for `device` auto or cpu; a usage error for cuda (int8 runs on ONNX Runtime's CPU)."""
+    if device not in ("auto", "cpu"):
+        raise UsageError("--quantize int8 runs on the CPU; use --device cpu (a GPU is faster without it)")
+    return "cpu"
+
+
 class _LastHidden(torch.nn.Module):
     """(input_ids, attention_mask) -> last_hidden_state, the signature that is exported."""
 

@@ -59,29 +59,41 @@ def type_words(entity_type: str) -> str:
     return entity_type.replace("_", " ").replace("-", " ").lower()
 
 
-def marked_text(pair: PairSpec, style: tuple[str, str, str, str] = PAIR_STYLE) -> tuple[str, tuple[int, int], tuple[int, int]]:
+def wrap_mentions(text: str, marks: list[tuple[int, int, str, str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with each (start, end, opener, type marker, type) mention wrapped as
+    `` opener type-marker type words type-marker mention opener ``; `marks` sorted by start, not
+    overlapping. Returns the marked text and, per mark, the char span of its wrapping (opening
+    marker to closing marker, inclusive)."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    cursor = length = 0
+    for start, end, opener, typer_, etype in marks:
+        before = text[cursor:start]
+        wrapped = f" {opener} {typer_} {type_words(etype)} {typer_} {text[start:end]} {opener} "
+        spans.append((length + len(before) + 1, length + len(before) + len(wrapped) - 1))
+        out += [before, wrapped]
+        length += len(before) + len(wrapped)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out), spans
+
+
+def marked_text(pair: PairSpec, style: tuple[str, str, str, str] = PAIR_STYLE
+                ) -> tuple[str, tuple[int, int], tuple[int, int]]:
     """The sentence with both entities wrapped; returns it with the char spans of the two
     wrapped entities (opening marker to closing marker, inclusive)."""
-    segments = [
-        (pair.head_start, pair.head_end, style[0], style[1], pair.head_type, "head"),
-        (pair.tail_start, pair.tail_end, style[2], style[3], pair.tail_type, "tail"),
-    ]
-    segments.sort(key=lambda s: s[0])
-    out: list[str] = []
-    spans: dict[str, tuple[int, int]] = {}
-    cursor = 0
-    length = 0
-    for start, end, opener, typer_, etype, role in segments:
-        before = pair.text[cursor:start]
-        out.append(before)
-        length += len(before)
-        wrapped = f" {opener} {typer_} {type_words(etype)} {typer_} {pair.text[start:end]} {opener} "
-        spans[role] = (length + 1, length + len(wrapped) - 1)
-        out.append(wrapped)
-        length += len(wrapped)
-        cursor = end
-    out.append(pair.text[cursor:])
-    return "".join(out), spans["head"], spans["tail"]
+    head = (pair.head_start, pair.head_end, style[0], style[1], pair.head_type)
+    tail = (pair.tail_start, pair.tail_end, style[2], style[3], pair.tail_type)
+    head_first = pair.head_start <= pair.tail_start
+    text, spans = wrap_mentions(pair.text, [head, tail] if head_first else [tail, head])
+    return (text, spans[0], spans[1]) if head_first else (text, spans[1], spans[0])
+
+
+def special_ids(tokenizer) -> tuple[int, int]:
+    """The ids that open and close a sequence ([CLS]/[SEP], or <s>/</s>)."""
+    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    return cls_id, sep_id
 
 
 def mark_pair(pair: PairSpec, tokenizer, max_length: int = 128,
@@ -139,8 +151,7 @@ def _locate(ids: list[int], offsets: list[tuple[int, int]], head_span: tuple[int
         ids = [ids[i] for i in keep]
         categories = [categories[i] for i in keep]
     position = {old: new for new, old in enumerate(keep)}
-    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
-    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    cls_id, sep_id = special_ids(tokenizer)
     return MarkedPair(
         input_ids=[cls_id] + list(ids) + [sep_id],
         head_index=position[h0] + 1,

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
 from fsre_cli.errors import UsageError
-from fsre_cli.tkre.markers import (ENTITY, HEAD_OPEN, HEAD_TYPE, OTHER, PAIR_STYLE, SHARED_STYLE, SPECIAL, TAIL_OPEN,
-                                   TAIL_TYPE, MarkedPair, PairSpec, first_token_at, mark_pairs, type_words)
+from fsre_cli.tkre.markers import (HEAD_OPEN, HEAD_TYPE, OTHER, PAIR_STYLE, SHARED_STYLE, SPECIAL, TAIL_OPEN, TAIL_TYPE,
+                                   MarkedPair, PairSpec, first_token_at, mark_pairs, special_ids, wrap_mentions)
 
 PACKINGS = ("pair", "head", "sentence")
 PACKED_MAX_LENGTH = 256  # tokens of a packed pass, markers included; longer sentences fall back per pair
@@ -168,35 +168,18 @@ def _mark_packed(items: Sequence[tuple[str, list[tuple[MentionKey, str, str]]]],
     the sequence and each mention's opening-marker token, or None when it would exceed `limit`."""
     if not items:
         return []
-    texts, openers = [], []
-    for text, marks in items:
-        out, at, cursor, length = [], [], 0, 0
-        for (start, end, etype), opener, typer_ in marks:  # sorted, non-overlapping
-            before = text[cursor:start]
-            wrapped = f" {opener} {typer_} {type_words(etype)} {typer_} {text[start:end]} {opener} "
-            at.append((length + len(before) + 1, length + len(before) + len(wrapped) - 1))
-            out += [before, wrapped]
-            length += len(before) + len(wrapped)
-            cursor = end
-        out.append(text[cursor:])
-        texts.append("".join(out))
-        openers.append(at)
-    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
-    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    wrapped = [wrap_mentions(text, [(m[0], m[1], opener, typer_, m[2]) for m, opener, typer_ in marks])
+               for text, marks in items]
+    enc = tokenizer([text for text, _ in wrapped], add_special_tokens=False, return_offsets_mapping=True)
+    cls_id, sep_id = special_ids(tokenizer)
     results: list[tuple[MarkedPair, dict[MentionKey, int]] | None] = []
-    for (_text, marks), ids, offsets, at in zip(items, enc["input_ids"], enc["offset_mapping"], openers):
+    for (_text, marks), (_, spans), ids, offsets in zip(items, wrapped, enc["input_ids"], enc["offset_mapping"]):
         if len(ids) + 2 > limit:
             results.append(None)
             continue
-        categories = [OTHER] * len(ids)
-        marker_at: dict[MentionKey, int] = {}
-        for (mention, _opener, _typer), (open_char, close_char) in zip(marks, at):
-            first = first_token_at(offsets, open_char)
-            last = max(i for i, (s, _e) in enumerate(offsets) if s < close_char)
-            for i in range(first, last + 1):
-                categories[i] = ENTITY
-            marker_at[mention] = first + 1  # after [CLS]
-        results.append((MarkedPair([cls_id] + list(ids) + [sep_id], 0, 0, [SPECIAL] + categories + [SPECIAL]),
-                        marker_at))
+        marker_at = {mention: first_token_at(offsets, start) + 1  # after [CLS]
+                     for (mention, _opener, _typer), (start, _end) in zip(marks, spans)}
+        # packed passes only fine-tune and score (pre-training marks single pairs): no categories
+        categories = [SPECIAL] + [OTHER] * len(ids) + [SPECIAL]
+        results.append((MarkedPair([cls_id] + list(ids) + [sep_id], 0, 0, categories), marker_at))
     return results
