@@ -41,6 +41,12 @@ def check() -> None:
 
 
 def quiet() -> None:
-    """Ignore further Ctrl-C: the run is already ending with its message and exit 130."""
+    """Ignore further Ctrl-C: the run is already ending with its message and exit 130.
+
+    Also clears CPython's record of an unhandled Ctrl-C. A `KeyboardInterrupt` that passed out of
+    code run by `exec` on a string (dataclasses build their methods that way, so any import can be
+    one) sets it, even when fsre catches the exception; the interpreter would then end by SIGINT
+    (status -2) instead of exit 130. Any later `exec` of a string resets it."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exec("None")  # noqa: S102 - a constant: resets the runtime's unhandled-KeyboardInterrupt flag
