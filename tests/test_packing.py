@@ -163,6 +163,58 @@ def test_packed_only_knobs_are_off_in_per_pair_mode_and_out_of_its_keys() -> Non
     assert len(keys) == 4
 
 
+def test_packed_batch_sets_the_passes_per_step_and_only_packed_keys() -> None:
+    from fsre_cli.schema import parse_schema
+    from fsre_cli.tkre.config import TrainConfig, cache_key
+    from fsre_cli.tkre.train import train_model
+
+    schema = parse_schema("""\
+name: steps
+entity_types: {PERSON: [PERSON], ORG: [ORG]}
+relations:
+  founded_by:
+    head: ORG
+    tail: PERSON
+    examples:
+      - {text: "Microsoft was founded by Bill Gates; it later hired Steve Ballmer.", head: Microsoft, tail: Bill Gates}
+      - {text: "Apple was founded by Steve Jobs; it later hired Tim Cook.", head: Apple, tail: Steve Jobs}
+      - {text: "Amazon was founded by Jeff Bezos; it later hired Andy Jassy.", head: Amazon, tail: Jeff Bezos}
+""")
+    def key(**knobs) -> str:
+        return cache_key(schema, None, TrainConfig(**knobs).for_device("cpu"), "fp")
+
+    assert key(packing="pair", packed_batch=4) == key(packing="pair")  # unused per pair
+    assert key(packing="head", packed_batch=4) != key(packing="head")
+    totals = {}
+    for rows in (1, 2):
+        steps: list[int] = []
+        config = TrainConfig(pretrain=False, epochs=1, min_epochs=1, packing="head", packed_batch=rows,
+                             heldout=0.0, precision="fp32", seed=0)
+        train_model(schema, None, config, on_progress=lambda stage, done, total: steps.append(total))
+        totals[rows] = steps[-1]
+    # every sentence has three mentions (ORG, two PERSONs) and the ORG heads one pass: an
+    # epoch is that many passes, taken one or two per step
+    assert totals[1] == 2 * totals[2] or totals[1] == 2 * totals[2] - 1
+    assert totals[1] >= 3
+
+
+def test_training_attention_is_eager_on_a_cpu_and_computes_what_sdpa_does() -> None:
+    from fsre_cli.tkre.encoder import training_attention
+
+    encoder = load_masked_lm(resolve_encoder(None)).base_model.eval()
+    ids = torch.tensor([[101, 7592, 2088, 2003, 2307, 102], [101, 7592, 102, 0, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        sdpa = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        with training_attention(encoder, "cpu"):
+            assert encoder.config._attn_implementation == "eager"
+            eager = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert encoder.config._attn_implementation == "sdpa"  # scoring is left as it was
+    assert torch.allclose(sdpa[mask.bool()], eager[mask.bool()], atol=1e-5)
+    with training_attention(encoder, "cuda"):  # GPUs keep their fused kernel
+        assert encoder.config._attn_implementation == "sdpa"
+
+
 def test_head_packing_marks_one_head_and_all_its_tails_per_pass(tokenizer) -> None:
     from fsre_cli.tkre.markers import TAIL_OPEN
 

@@ -60,6 +60,7 @@ class TrainConfig:
     # packed modes only (off where they do not apply, see `for_device`):
     nota_balance: bool = False  # a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
     pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
+    packed_batch: int = 16  # marked passes per fine-tuning step (a pass holds a head's or a sentence's pairs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -96,6 +97,8 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     for knob in ("nota_balance", "pair_context"):
         if not knobs.get(knob):
             del knobs[knob]  # off, as before the knob: keys stay valid
+    if knobs.get("packing") == "pair" or knobs.get("packed_batch") == 16:
+        del knobs["packed_batch"]  # unused per pair; 16 is what packed models before the knob used
     if knobs.get("packing") == "pair":
         del knobs["packing"]  # the mode models before the knob were trained in: their keys stay valid
     if knobs.get("precision") == "fp32":

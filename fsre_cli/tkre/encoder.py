@@ -7,6 +7,7 @@ caught instead of silently producing a different model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -188,3 +189,30 @@ def set_threads(threads: int | None = None) -> int:
         raise UsageError(f"--threads must be at least 1, not {threads}")
     torch.set_num_threads(threads)
     return threads
+
+
+@contextlib.contextmanager
+def training_attention(model, device: str):
+    """Eager attention for training steps on a CPU, the model's own (SDPA) everywhere else.
+    On a CPU, torch's flash-attention kernel takes about 10x its forward time for the backward
+    pass (27 ms against 2.6 ms per layer at 16 x 70 tokens); eager attention's backward is plain
+    matrix products, and a whole fine-tuning step runs 1.4x faster. Scoring keeps SDPA, which is
+    faster forward only. The two compute the same function (floating-point order aside)."""
+    setter = getattr(model, "set_attn_implementation", None)
+    before = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if device != "cpu" or setter is None or before in (None, "eager"):
+        yield
+        return
+    setter("eager")
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def adamw(params, lr: float, device: str):
+    """AdamW with torch's fused kernel where it has one (CPU, CUDA): one pass over each
+    parameter instead of a dozen element-wise ops (measured: 1.3x per CPU fine-tuning step)."""
+    import torch
+
+    return torch.optim.AdamW(params, lr=lr, fused=device in ("cpu", "cuda"))

@@ -109,43 +109,44 @@ def pretrain(
 ) -> list[dict]:
     """One pre-training stage. Loss = 1.0*MSLM (+ 1.0*SCL when `use_scl`). Returns the log.
     `precision` bf16 runs the forward pass under autocast (see `encoder.autocast`)."""
-    from fsre_cli.tkre.encoder import autocast
+    from fsre_cli.tkre.encoder import adamw, autocast, training_attention
 
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
     scl = SpanContrastiveHead(mlm_model.config.hidden_size, max(1, num_relations)).to(device) if use_scl else None
     params = list(mlm_model.parameters()) + (list(scl.parameters()) if scl else [])
-    optimizer = torch.optim.AdamW(params, lr=lr)
+    optimizer = adamw(params, lr, device)
     mlm_model.train()
     log: list[dict] = []
     lengths = [len(it.pair.input_ids) for it in items]
-    for epoch in range(epochs):
-        for idx in length_grouped_batches(lengths, batch_size, rng):
-            batch_items = [items[i] for i in idx]
-            batch = collate([it.pair for it in batch_items], tokenizer.pad_token_id)
-            masked, labels = mslm_mask(
-                batch["input_ids"], batch["categories"], mask_id=tokenizer.mask_token_id,
-                vocab_size=mlm_model.config.vocab_size, generator=generator,
-            )
-            with autocast(precision, device):
-                hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
-                                                   labels.to(device))
-                loss = mslm_loss
-                entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
-                if scl is not None:
-                    positive = (batch["categories"] == RELATION).long()
-                    negative = negative_span_mask(batch["categories"], positive, generator)
-                    relation = torch.tensor([it.relation for it in batch_items])
-                    scl_loss = scl(hidden, positive.to(device), negative.to(device), relation.to(device))
-                    loss = loss + scl_loss
-                    entry["scl"] = scl_loss.item()
-            optimizer.zero_grad()
-            if loss.requires_grad:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-            log.append(entry)
-            if on_step:
-                on_step(entry)
+    with training_attention(mlm_model, device):  # eager on a CPU: a faster backward pass
+        for epoch in range(epochs):
+            for idx in length_grouped_batches(lengths, batch_size, rng):
+                batch_items = [items[i] for i in idx]
+                batch = collate([it.pair for it in batch_items], tokenizer.pad_token_id)
+                masked, labels = mslm_mask(
+                    batch["input_ids"], batch["categories"], mask_id=tokenizer.mask_token_id,
+                    vocab_size=mlm_model.config.vocab_size, generator=generator,
+                )
+                with autocast(precision, device):
+                    hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
+                                                       labels.to(device))
+                    loss = mslm_loss
+                    entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
+                    if scl is not None:
+                        positive = (batch["categories"] == RELATION).long()
+                        negative = negative_span_mask(batch["categories"], positive, generator)
+                        relation = torch.tensor([it.relation for it in batch_items])
+                        scl_loss = scl(hidden, positive.to(device), negative.to(device), relation.to(device))
+                        loss = loss + scl_loss
+                        entry["scl"] = scl_loss.item()
+                optimizer.zero_grad()
+                if loss.requires_grad:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    optimizer.step()
+                log.append(entry)
+                if on_step:
+                    on_step(entry)
     mlm_model.eval()
     return log

@@ -23,7 +23,7 @@ from fsre_cli.tkre.calibration import calibrate_threshold, relation_thresholds
 from fsre_cli.tkre.config import SCORING_ROWS, TrainConfig, cache_key, sidecar_hash
 from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, example_pair, explanation_pair,
                                 nota_weights, relation_negatives, split_heldout, statement_instances)
-from fsre_cli.tkre.encoder import autocast, load_masked_lm, load_tokenizer, resolve_encoder
+from fsre_cli.tkre.encoder import adamw, autocast, load_masked_lm, load_tokenizer, resolve_encoder, training_attention
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
 from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches, pair_reads
@@ -230,38 +230,36 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
     weights = None
     if config.packing != "pair" and config.nota_balance:
         weights = torch.tensor(nota_weights(train_set, config.negatives_per_example))
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": classifier.encoder.parameters(), "lr": config.lr},
-            {"params": classifier.head.parameters(), "lr": config.head_lr},
-        ]
-    )
+    optimizer = adamw([{"params": classifier.encoder.parameters(), "lr": config.lr},
+                       {"params": classifier.head.parameters(), "lr": config.head_lr}], config.lr, device)
     gen = random.Random(config.seed)
     best_state, best_f1, best_loss, best_epoch, stale = None, -1.0, float("inf"), 0, 0
-    steps_per_epoch = _batches(len(train_pairs.sequences), config.batch_size)
+    rows = config.batch_size if config.packing == "pair" else config.packed_batch
+    steps_per_epoch = _batches(len(train_pairs.sequences), rows)
     epochs = max(1, min(config.epochs, -(-config.max_steps // max(1, steps_per_epoch))))
     total, done = epochs * steps_per_epoch, 0
     log: list[dict] = []
     for epoch in range(epochs):
         classifier.train()
         losses = []
-        for idx in length_grouped_batches(train_pairs.lengths, config.batch_size, gen):
-            batch = collate([train_pairs.sequences[i] for i in idx], tokenizer.pad_token_id)
-            read, where = pair_reads(train_pairs, idx)
-            with autocast(config.precision, device):
-                logits = classifier(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                                    where["head_index"].to(device), where["tail_index"].to(device),
-                                    where["rows"].to(device))
-            loss = pair_loss(logits, train_labels[read].to(device), train_excluded[read].to(device),
-                             None if weights is None else weights[read].to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
-            optimizer.step()
-            losses.append(loss.item())
-            done += 1
-            if on_progress:
-                on_progress("fine-tune", done, total)
+        with training_attention(classifier.encoder, device):  # eager on a CPU: a faster backward pass
+            for idx in length_grouped_batches(train_pairs.lengths, rows, gen):
+                batch = collate([train_pairs.sequences[i] for i in idx], tokenizer.pad_token_id)
+                read, where = pair_reads(train_pairs, idx)
+                with autocast(config.precision, device):
+                    logits = classifier(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                        where["head_index"].to(device), where["tail_index"].to(device),
+                                        where["rows"].to(device))
+                loss = pair_loss(logits, train_labels[read].to(device), train_excluded[read].to(device),
+                                 None if weights is None else weights[read].to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
+                optimizer.step()
+                losses.append(loss.item())
+                done += 1
+                if on_progress:
+                    on_progress("fine-tune", done, total)
         entry = {"stage": "fine-tune", "epoch": epoch, "loss": sum(losses) / max(1, len(losses))}
         if held.pairs:
             probs = held.probs(classifier, tokenizer, config, device)
