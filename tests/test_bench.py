@@ -495,6 +495,23 @@ def test_tkre_variants_parse_training_knobs():
         with pytest.raises(UsageError):
             parse_train_variants(bad)
     assert parse_train_variants(None) == [] and parse_train_variants(" ; ") == []
+    assert parse_train_variants("corpus=500") == [("tkre[corpus=500]", (("corpus", 500),))]
+
+
+@pytest.mark.slow
+def test_a_corpus_row_pretrains_on_the_unlabelled_train_and_dev_sentences(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSRE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_crossre(tmp_path / "crossre")
+    res = invoke_json(["bench", "crossre", "--data", str(folder), "--domains", "news", "--k", "2", "--methods=",
+                       "--tkre-variants", "corpus=3", "--seeds", "0", "--device", "cpu", "--threads", "1",
+                       "--quick", "--cache-models", "--no-local-llm", "-q"])
+    (row,) = res["summary"]
+    assert row["variant"] == "tkre[corpus=3]"
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "models").glob("*/fsre.json")]
+    assert [m["corpus"]["sentences"] for m in metas] == [3]
+    (log,) = [[json.loads(line)["stage"] for line in p.read_text().splitlines()]
+              for p in (tmp_path / "cache" / "models").glob("*/train_log.jsonl")]
+    assert log[0] == "corpus"
 
 
 def test_shipped_schema_counts_a_subsidiary_stated_both_ways_once(tmp_path):

@@ -77,14 +77,18 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
     return out
 
 
+BENCH_KNOBS = {"corpus": 0}  # variant knobs that are not TrainConfig fields, with their "off" values
+
+
 def parse_train_variants(text: str | None) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
     """``"statements=true;heldout=0,epochs=20"`` -> one extra tkre row per `;` item, each a set of
-    TrainConfig overrides (values read as the field's type), named ``tkre[...]``."""
-    import dataclasses
-
+    TrainConfig overrides (values read as the field's type), named ``tkre[...]``. One knob is the
+    benchmark's own: ``corpus=N`` pre-trains on N sentences of the dataset's unlabelled corpus
+    (see `labeled.run_crossre`)."""
     from fsre_cli.tkre.config import TrainConfig
 
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    defaults = {**TrainConfig().to_dict(), **BENCH_KNOBS}
+    fields = set(defaults)
     out = []
     for item in (text or "").split(";"):
         item = item.strip()
@@ -97,7 +101,7 @@ def parse_train_variants(text: str | None) -> list[tuple[str, tuple[tuple[str, A
             if not sep or name not in fields or name in ("seed", "encoder", "precision"):
                 known = ", ".join(sorted(set(fields) - {"seed", "encoder", "precision"}))
                 raise UsageError(f"--tkre-variants: {part!r} is not KNOB=VALUE with a training knob ({known})")
-            default = getattr(TrainConfig(), name)
+            default = defaults[name]
             try:
                 if isinstance(default, bool):
                     if value.lower() not in ("true", "false", "1", "0"):

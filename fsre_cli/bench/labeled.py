@@ -38,6 +38,7 @@ from fsre_cli.bench.common import Stopwatch, aggregate, environment, progress_li
 from fsre_cli.bench.fewrel import train_config
 from fsre_cli.candidates import candidate_pairs
 from fsre_cli.console import NULL_LOG, Log
+from fsre_cli.corpus import CorpusSentence, sample_corpus
 from fsre_cli.bench.datasets import (
     CROSSRE_DESCRIPTIONS,
     CROSSRE_TEMPLATES,
@@ -324,6 +325,8 @@ class RunContext:
     embedder: Any = None
     precision: str = "auto"
     notes: list[str] = field(default_factory=list)
+    # the dataset's unlabelled sentences (gold entities, no relations) that `corpus=N` rows sample
+    corpus_pool: Sequence[Any] = ()
 
     def get_embedder(self):
         if self.embedder is None:
@@ -340,7 +343,8 @@ class RunContext:
 
 
 def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str,
-                  mentions: Mapping[str, Sequence[Span]] | None = None) -> tuple[Any, float]:
+                  mentions: Mapping[str, Sequence[Span]] | None = None, corpus: Sequence[Any] = ()
+                  ) -> tuple[Any, float]:
     """A trained artifact and its training seconds; with `ctx.cache_models` it is read from / saved to
     the model cache (keyed like `fsre train`, plus the example sentences' mentions), so an
     interrupted benchmark resumes where it stopped."""
@@ -351,15 +355,16 @@ def train_or_load(schema: Schema, sidecar, config, ctx: "RunContext", label: str
     directory = None
     config = config.for_device(ctx.device)
     if ctx.cache_models:
-        directory = cached_dir_for(schema, sidecar, config, ctx.device, mentions)
+        directory = cached_dir_for(schema, sidecar, config, ctx.device, mentions, corpus)
         artifact = load_cached(directory, ctx.device, ctx.log)
         if artifact is not None:
             ctx.log.info(f"  {label}: cached model {directory}")
             return artifact, float(artifact.meta.get("seconds") or 0.0)
     ctx.log.info(f"  training {label} ({len(schema.examples)} examples"
-                 f"{f', {len(sidecar.examples)} synthetic' if sidecar else ''}){' [quick]' if ctx.quick else ''} ...")
+                 f"{f', {len(sidecar.examples)} synthetic' if sidecar else ''}"
+                 f"{f', {len(corpus)} corpus sentences' if corpus else ''}){' [quick]' if ctx.quick else ''} ...")
     result = train_model(schema, sidecar, config, device=ctx.device, on_progress=progress_lines(ctx.log),
-                         mentions=mentions)
+                         mentions=mentions, corpus=corpus)
     ctx.log.info(f"  trained in {result.seconds:.0f}s (threshold {result.artifact.threshold:.3g})")
     if directory is not None:
         save_artifact(result.artifact, directory)
@@ -389,11 +394,14 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
         return sidecar_box["value"]
 
     def model(variant: Variant):
-        config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **dict(variant.train))
+        knobs = dict(variant.train)
+        corpus_size = int(knobs.pop("corpus", 0))
+        config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **knobs)
         side, info = sidecar() if variant.synthetic else (None, None)
-        key = (config, bool(variant.synthetic))
+        key = (config, bool(variant.synthetic), corpus_size)
         if key not in models:
-            models[key] = train_or_load(schema, side, config, ctx, variant.name, mentions)
+            corpus = sample_corpus(ctx.corpus_pool, schema, corpus_size, seed) if corpus_size else ()
+            models[key] = train_or_load(schema, side, config, ctx, variant.name, mentions, corpus)
         return config, models[key], info
 
     def options(**kw: Any) -> ScorerOptions:
@@ -500,13 +508,24 @@ def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list
     return out
 
 
+def unlabelled_corpus(sentences: Sequence[LabeledSentence], type_map: Mapping[str, str] | None = None
+                      ) -> list[CorpusSentence]:
+    """The sentences with their gold entities and no relations: a user's corpus, as `fsre train
+    --corpus` reads JSONL with entities."""
+    return [CorpusSentence(s.text, tuple(Span(m.start, m.end, type_map.get(m.type, m.type) if type_map else m.type,
+                                              m.text) for m in s.mentions)) for s in sentences]
+
+
 def run_dataset(name: str, train: Sequence[LabeledSentence], test_sentences: Sequence[LabeledSentence], *,
                 descriptions: Mapping[str, str], templates: Mapping[str, str] | None, ks: Sequence[int],
                 seeds: Sequence[int], rows: Sequence[Variant], ctx: RunContext,
                 type_map: Mapping[str, str] | None = None,
-                protocol: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                protocol: Mapping[str, Any] | None = None,
+                corpus: Sequence[LabeledSentence] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All (K, seed) cells of one dataset; per-seed rows and a description of the test set.
-    `protocol`: `kshot_schema`'s `types` and `example_entities` (what the K-shot schema holds)."""
+    `protocol`: `kshot_schema`'s `types` and `example_entities` (what the K-shot schema holds).
+    `corpus`: the unlabelled sentences rows with a `corpus=N` knob pre-train on."""
+    ctx.corpus_pool = unlabelled_corpus(corpus, type_map)
     runs: list[dict[str, Any]] = []
     described: dict[str, Any] = {}
     if ctx.embedder is not None:
@@ -602,9 +621,12 @@ def run_crossre(
             train = load_crossre(folder / f"{domain}-train.json")
             dev = subsample(load_crossre(folder / f"{domain}-dev.json"), max_sentences, sample_seed)
             with sw(domain):
+                # the unlabelled corpus of `corpus=N` rows: the domain's train and dev sentences, as
+                # a user's documents would be (transductive: no relation labels)
                 r, tests[domain] = run_dataset(f"crossre-{domain}", train, dev, descriptions=CROSSRE_DESCRIPTIONS,
                                                templates=CROSSRE_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx,
-                                               protocol=settings.protocol())
+                                               protocol=settings.protocol(),
+                                               corpus=train + load_crossre(folder / f"{domain}-dev.json"))
             runs += r
     finally:
         ctx.llm.close()
@@ -647,15 +669,16 @@ def run_redocred(
     with sw("load"):
         sentences = load_redocred_sentences(path, top_relations=20)
         descriptions = redocred_descriptions(pid_path, REDOCRED_TOP20) if pid_path.exists() else {p: p for p in REDOCRED_TOP20}
-        train, test = split_documents(sentences, split_seed)
-        test = subsample(test, max_sentences, split_seed)
+        train, held_out = split_documents(sentences, split_seed)
+        test = subsample(held_out, max_sentences, split_seed)
     ctx = settings.context(log)
     rows = variants(methods, ablations, tkre_variants)
     try:
         with sw("run"):
+            # `corpus=N` rows: the held-out half of the documents, unlabelled
             runs, described = run_dataset("redocred", train, test, descriptions=descriptions,
                                           templates=REDOCRED_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx,
-                                          protocol=settings.protocol())
+                                          protocol=settings.protocol(), corpus=held_out)
     finally:
         ctx.llm.close()
     extra = {"data": str(path), "protocol": settings.protocol(), "ks": list(ks), "seeds": list(seeds), "variants": [v.name for v in rows],

@@ -13,6 +13,7 @@ from fsre_cli.cli.options import (
     StanzaDirOpt,
 )
 from fsre_cli.console import Log
+from fsre_cli.corpus import DEFAULT_CORPUS_SENTENCES
 from fsre_cli.errors import UsageError
 
 
@@ -42,6 +43,19 @@ def train_command(
     lang: LangOpt = None,
     stanza_dir: StanzaDirOpt = None,
     ner_model: NerModelOpt = None,
+    corpus: Annotated[Optional[list[str]], typer.Option(
+        "--corpus", help="Unlabelled documents to pre-train on first (MSLM), as `fsre extract` reads them: files, "
+        "folders, JSONL with or without entities, - for stdin. Repeat for more.")] = None,
+    corpus_sentences: Annotated[int, typer.Option("--corpus-sentences", min=1, help="Corpus sentences to use at "
+                                                  "most (those with a candidate pair, sampled with --seed).")]
+    = DEFAULT_CORPUS_SENTENCES,
+    corpus_epochs: Annotated[int, typer.Option("--corpus-epochs", min=1, help="MSLM epochs over the corpus "
+                                               "sentences.")] = 1,
+    self_train: Annotated[int, typer.Option("--self-train", min=0, help="Rounds of self-training on the corpus: "
+                                            "the model's most confident corpus pairs train the next round as silver "
+                                            "data, written to NAME.silver.jsonl beside the schema for review.")] = 0,
+    silver_ratio: Annotated[float, typer.Option("--silver-ratio", min=0.0, help="Silver positives per relation, "
+                                                "at most this times its real examples.")] = 1.0,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
 ) -> None:
@@ -52,6 +66,11 @@ def train_command(
     Example: `fsre train schemas/org-people.yaml`
 
     Example: `fsre train schemas/org-people.yaml --entities given -o models/org-people`
+
+    Example: `fsre train schemas/org-people.yaml --corpus docs/ -o models/org-people-docs` (then `fsre extract
+    docs/ --schema schemas/org-people.yaml --model models/org-people-docs`)
+
+    Example: `fsre train schemas/org-people.yaml --corpus docs/ --self-train 1`
     """
     from fsre_cli.paths import check_cache_root
     from fsre_cli.tkre.artifact import check_model_output, save_artifact
@@ -68,10 +87,15 @@ def train_command(
     if output is not None:
         check_model_output(output)  # refuse a folder holding other files before minutes of training
     check_cache_root()
+    if corpus and no_pretrain:
+        raise UsageError("--corpus is read by pre-training, which --no-pretrain turns off")
+    if self_train and not corpus:
+        raise UsageError("--self-train learns from a corpus: give it with --corpus")
     config = TrainConfig(encoder=encoder, pretrain=not no_pretrain, scl=not no_scl, epochs=epochs,
                          mslm_epochs=mslm_epochs, scl_epochs=scl_epochs, seed=seed, use_synthetic=not no_synthetic,
                          max_length=max_length, precision=check_precision(precision),
-                         packing=check_packing(packing or TrainConfig.packing))
+                         packing=check_packing(packing or TrainConfig.packing), corpus_epochs=corpus_epochs,
+                         self_train=self_train, silver_ratio=silver_ratio)
     if synth:
         from fsre_cli.cli.llm import synth_main
 
@@ -79,10 +103,28 @@ def train_command(
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
     recognizer = recognizer_for(schema, entities=entities, lang=lang, stanza_dir=stanza_dir, ner_model=ner_model,
                                 device=device)
+    sentences = []
+    if corpus:
+        from fsre_cli.corpus import read_corpus
+
+        sentences = read_corpus(corpus, recognizer, schema, limit=corpus_sentences, seed=seed, log=log)
+        if not sentences:
+            log.warn("the corpus has no sentence with a pair of entities the schema's relations admit; "
+                     "training without it")
     mentions = example_mentions(schema, sidecar, config, recognizer)
     artifact, where = ensure_model(schema, sidecar, config, device=pick_device(device), force=force,
-                                   mentions=mentions, log=log)
+                                   mentions=mentions, corpus=sentences, log=log)
     log.info(f"model: {where}")
+    if self_train and not artifact.silver:
+        log.warn("self-training: no corpus pair scored at or above the threshold, so there was no silver data")
+    if artifact.silver and schema.path is not None:
+        from fsre_cli.sidecar import write_sidecar
+        from fsre_cli.tkre.silver import silver_path
+
+        path = silver_path(schema)
+        write_sidecar(path, artifact.silver)
+        positives = sum(1 for r in artifact.silver if r.get("relation"))
+        log.info(f"silver pairs for review: {path} ({positives} positives, {len(artifact.silver) - positives} NOTA)")
     if output is not None:
         save_artifact(artifact, output)
         log.info(f"written to {output}")

@@ -9,6 +9,7 @@ message naming the folder and what is wrong. Layout:
     tokenizer/          the tokenizer (tokenizer.json and friends)
     fsre.json           relations, threshold, schema hash, config, encoder, cache key
     train_log.jsonl     one line per training step/epoch
+    silver.jsonl        self-training's silver pairs (only a model trained with --self-train)
 
 Saving writes a folder of its own next to the target (`NAME.partial-<pid>-<random>`) and
 renames it into place, so a killed run never leaves half a model and concurrent runs never
@@ -49,6 +50,7 @@ def model_format(meta: dict) -> int:
 META_FILE = "fsre.json"
 WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "train_log.jsonl"
+SILVER_FILE = "silver.jsonl"
 # temporary folders of killed runs older than this are removed by the next save next to them
 STALE_TEMP_SECONDS = 24 * 3600
 
@@ -60,6 +62,7 @@ class Artifact:
     meta: dict
     log: list[dict] = field(default_factory=list)
     directory: Path | None = None  # the folder it was loaded from (derived files such as int8 go there)
+    silver: list[dict] = field(default_factory=list)  # self-training's silver pairs (`tkre.silver` records)
 
     @property
     def relations(self) -> list[str]:
@@ -137,6 +140,10 @@ def save_artifact(artifact: Artifact, directory: Path) -> Path:
         with (tmp / LOG_FILE).open("w") as fh:
             for entry in artifact.log:
                 fh.write(json.dumps(entry) + "\n")
+        if artifact.silver:
+            with (tmp / SILVER_FILE).open("w", encoding="utf-8") as fh:
+                for record in artifact.silver:
+                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         # written last: a folder holds fsre.json only once everything else is in it
         (tmp / META_FILE).write_text(json.dumps({"format": model_format(artifact.meta), **artifact.meta}, indent=2)
                                      + "\n")
@@ -235,8 +242,9 @@ def load_artifact(directory: Path, device: str = "cpu") -> Artifact:
                                    context=bool(meta["config"].get("pair_context", False)))
     tokenizer = _load_tokenizer(directory, refuse)
     log = _read_log(directory, refuse)
+    silver = _read_log(directory, refuse, SILVER_FILE)
     classifier.to(device).eval()
-    return Artifact(classifier, tokenizer, meta, log, directory=directory)
+    return Artifact(classifier, tokenizer, meta, log, directory=directory, silver=silver)
 
 
 def _read_meta(directory: Path, refuse) -> dict:
@@ -377,9 +385,10 @@ def _load_tokenizer(directory: Path, refuse):
     return tokenizer
 
 
-def _read_log(directory: Path, refuse) -> list[dict]:
-    """The training log (JSON lines), so that a copy of a cached model keeps it."""
-    path = directory / LOG_FILE
+def _read_log(directory: Path, refuse, name: str = LOG_FILE) -> list[dict]:
+    """The training log (or another JSON-lines file of the folder), so that a copy of a cached
+    model keeps it."""
+    path = directory / name
     if not path.is_file():
         return []
     log = []
@@ -390,12 +399,12 @@ def _read_log(directory: Path, refuse) -> list[dict]:
                     continue
                 entry = json.loads(line)
                 if not isinstance(entry, dict):
-                    raise refuse(f"{LOG_FILE} line {number} is not a JSON object")
+                    raise refuse(f"{name} line {number} is not a JSON object")
                 log.append(entry)
     except (OSError, UnicodeDecodeError) as exc:
-        raise refuse(f"{LOG_FILE} cannot be read ({exc})") from None
+        raise refuse(f"{name} cannot be read ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise refuse(f"{LOG_FILE} line {number} is not valid JSON ({exc.msg})") from None
+        raise refuse(f"{name} line {number} is not valid JSON ({exc.msg})") from None
     return log
 
 

@@ -61,6 +61,9 @@ class TrainConfig:
     nota_balance: bool = False  # a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
     pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
     packed_batch: int = 16  # marked passes per fine-tuning step (a pass holds a head's or a sentence's pairs)
+    corpus_epochs: int = 1  # MSLM epochs over the user's corpus sentences, when there is a corpus
+    self_train: int = 0  # rounds of self-training on the corpus (tkre.silver)
+    silver_ratio: float = 1.0  # silver positives per relation, at most this times its real examples
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -88,10 +91,16 @@ def mentions_hash(mentions: Mapping[str, Sequence[Span]]) -> str:
 
 
 def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, encoder_fingerprint: str,
-              mentions: Mapping[str, Sequence[Span]] | None = None) -> str:
-    """A hash of everything that determines the model: schema, sidecar data, encoder, knobs, and
-    the example sentences' known mentions (they decide the NOTA pairs)."""
+              mentions: Mapping[str, Sequence[Span]] | None = None, corpus: str | None = None) -> str:
+    """A hash of everything that determines the model: schema, sidecar data, encoder, knobs,
+    the example sentences' known mentions (they decide the NOTA pairs), and the digest of the
+    corpus sentences pre-training read (`corpus.corpus_digest`), if any."""
     knobs = config.to_dict()
+    if not corpus:
+        knobs["self_train"] = 0  # no corpus: these knobs change nothing
+        del knobs["corpus_epochs"]
+    if not knobs["self_train"]:
+        del knobs["self_train"], knobs["silver_ratio"]
     if not knobs.get("statements"):
         del knobs["statements"]  # off, as before the knob: keys stay valid
     for knob in ("nota_balance", "pair_context"):
@@ -112,4 +121,6 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     }
     if mentions:
         payload["mentions"] = mentions_hash(mentions)
+    if corpus:
+        payload["corpus"] = corpus
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]

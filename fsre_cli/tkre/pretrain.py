@@ -106,6 +106,7 @@ def pretrain(
     device: str = "cpu",
     precision: str = "fp32",
     on_step: Callable[[dict], None] | None = None,
+    stage: str | None = None,
 ) -> list[dict]:
     """One pre-training stage. Loss = 1.0*MSLM (+ 1.0*SCL when `use_scl`). Returns the log.
     `precision` bf16 runs the forward pass under autocast (see `encoder.autocast`)."""
@@ -132,7 +133,7 @@ def pretrain(
                     hidden, mslm_loss = masked_lm_loss(mlm_model, masked.to(device), batch["attention_mask"].to(device),
                                                        labels.to(device))
                     loss = mslm_loss
-                    entry = {"stage": "scl" if use_scl else "mslm", "epoch": epoch, "mslm": mslm_loss.item()}
+                    entry = {"stage": stage or ("scl" if use_scl else "mslm"), "epoch": epoch, "mslm": mslm_loss.item()}
                     if scl is not None:
                         positive = (batch["categories"] == RELATION).long()
                         negative = negative_span_mask(batch["categories"], positive, generator)

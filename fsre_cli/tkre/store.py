@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from fsre_cli.corpus import CorpusSentence, corpus_digest
 from fsre_cli.errors import UsageError
 from fsre_cli.schema import Schema, Span
 from fsre_cli.sidecar import Sidecar
@@ -18,11 +19,13 @@ from fsre_cli.tkre.encoder import resolve_encoder
 
 
 def cached_dir_for(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, device: str,
-                   mentions: Mapping[str, Sequence[Span]] | None = None) -> Path:
+                   mentions: Mapping[str, Sequence[Span]] | None = None,
+                   corpus: Sequence[CorpusSentence] = ()) -> Path:
     """Where the cache keeps the model this config would train on `device`."""
     config = config.for_device(device)
     source = resolve_encoder(config.encoder or schema.encoder)
-    return cached_model_dir(cache_key(schema, sidecar, config, source.fingerprint, mentions))
+    digest = corpus_digest(corpus) if corpus else None
+    return cached_model_dir(cache_key(schema, sidecar, config, source.fingerprint, mentions, digest))
 
 
 def load_cached(directory: Path, device: str, log=None) -> Artifact | None:
@@ -63,12 +66,14 @@ def ensure_model(
     train_if_missing: bool = True,
     force: bool = False,
     mentions: Mapping[str, Sequence[Span]] | None = None,
+    corpus: Sequence[CorpusSentence] = (),
     save: bool = True,
     log=None,
 ) -> tuple[Artifact, str]:
     """The model for this schema: `model_dir` if given, else the cached one for the cache key,
     else a freshly trained one (saved to the cache unless `save` is off). Returns it with where
-    it came from. `mentions`: the example sentences' entity mentions (see `train_model`)."""
+    it came from. `mentions`: the example sentences' entity mentions; `corpus`: unlabelled
+    sentences for pre-training (see `train_model`)."""
     from fsre_cli.tkre.progress import train_with_progress
 
     if model_dir is not None:
@@ -77,7 +82,7 @@ def ensure_model(
             if log:
                 log.warn(warning)
         return artifact, model_dir
-    directory = cached_dir_for(schema, sidecar, config, device, mentions)
+    directory = cached_dir_for(schema, sidecar, config, device, mentions, corpus)
     cached = None if force else load_cached(directory, device, log)
     if cached is not None:
         return cached, str(directory)
@@ -88,7 +93,7 @@ def ensure_model(
         log.info(f"the cached model {earlier[0]} for this schema was trained with other settings or by an earlier "
                  "fsre (a different cache key); training one for these")
     result = train_with_progress(schema, sidecar, config.for_device(device), device=device, mentions=mentions,
-                                 log=log)
+                                 corpus=corpus, log=log)
     if not save:
         return result.artifact, "(not saved)"
     save_artifact(result.artifact, directory)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import torch
 
 from fsre_cli import __version__
+from fsre_cli.corpus import CorpusSentence, corpus_digest
 from fsre_cli.errors import UsageError
 from fsre_cli.schema import Example, Schema, Span
 from fsre_cli.sidecar import Sidecar
@@ -25,10 +27,11 @@ from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, examp
                                 nota_weights, relation_negatives, split_heldout, statement_instances)
 from fsre_cli.tkre.encoder import adamw, autocast, load_masked_lm, load_tokenizer, resolve_encoder, training_attention
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
-from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair
+from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
 from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches, pair_reads
 from fsre_cli.tkre.packing import Encoded, encode_pairs, style_of, tile_rows
 from fsre_cli.tkre.pretrain import PretrainItem, pretrain
+from fsre_cli.tkre.silver import SilverPair, corpus_candidates, pick_silver
 
 OnProgress = Callable[[str, int, int], None]  # (stage, steps done, steps in the stage)
 
@@ -38,6 +41,7 @@ class TrainResult:
     artifact: Artifact
     log: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    silver: list[SilverPair] = field(default_factory=list)  # the last self-training round's (`tkre.silver`)
 
 
 def training_examples(schema: Schema, sidecar: Sidecar | None, config: TrainConfig) -> list[Example]:
@@ -63,10 +67,12 @@ def train_model(
     device: str = "cpu",
     on_progress: OnProgress | None = None,
     mentions: Mapping[str, Sequence[Span]] | None = None,
+    corpus: Sequence[CorpusSentence] = (),
 ) -> TrainResult:
     """Train the schema's classifier. `on_progress(stage, done, total)` reports steps.
     `mentions` (example text -> its typed entity spans) gives real NOTA pairs from the
-    example sentences; without it they are guessed from name-like spans."""
+    example sentences; without it they are guessed from name-like spans. `corpus`: the user's
+    unlabelled sentences (`fsre_cli.corpus`), read by an MSLM stage before the examples' own."""
     started = time.time()
     config = config.for_device(device)
     random.seed(config.seed)
@@ -94,14 +100,34 @@ def train_model(
     log: list[dict] = []
     if config.pretrain:
         log += pretrain_stages(mlm, tokenizer, schema, examples, sidecar if config.use_synthetic else None,
-                               config, device, on_progress)
-    classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
+                               config, device, on_progress, corpus)
     held = HeldOut.mark(heldout, schema, tokenizer, config.max_length, config.packing)
+    rounds = config.self_train if corpus else 0
+    pretrained = copy.deepcopy(mlm.state_dict()) if rounds else None  # every round fine-tunes from here
+    classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
     fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
     log += fine_log
     threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
                                                                 list(schema.relations))
+    silver: list[SilverPair] = []
+    real = Counter(e.relation for e in examples)
+    for round_ in range(1, rounds + 1):
+        pairs, sentence_of = corpus_candidates(corpus, schema)
+        encoded = encode_pairs(pairs, tokenizer, config.max_length, config.packing, sentences=sentence_of)
+        probs = predict_probs(classifier, encoded, [allowed_mask(schema, p.head_type, p.tail_type) for p in pairs],
+                              tokenizer.pad_token_id, device, batch_size=tile_rows(config.packing, SCORING_ROWS),
+                              precision=config.precision) if pairs else torch.zeros((0, len(schema.relations) + 1))
+        silver = pick_silver(pairs, probs, schema, dict(real), threshold, ratio=config.silver_ratio,
+                             nota_per_positive=config.negatives_per_example, round_=round_)
+        mlm.load_state_dict(pretrained)
+        classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
+        fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set + [s.instance() for s in silver],
+                                         held, config, device, on_progress, stage=f"self-train {round_}")
+        log += [{**entry, "round": round_} for entry in fine_log]
+        threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
+                                                                    list(schema.relations))
     classifier.eval()
+    digest = corpus_digest(corpus) if corpus else None
     meta = {
         "relations": list(schema.relations),
         "threshold": threshold,
@@ -114,12 +140,17 @@ def train_model(
         "config": config.to_dict(),
         "schema": {"name": schema.name, "hash": schema.content_hash(), "relations": relation_signature(schema)},
         "sidecar": sidecar_hash(sidecar) if config.use_synthetic else "unused",
-        "cache_key": cache_key(schema, sidecar, config, source.fingerprint, mentions),
+        "cache_key": cache_key(schema, sidecar, config, source.fingerprint, mentions, digest),
         "fsre_version": __version__,
         "seconds": round(time.time() - started, 1),
     }
-    artifact = Artifact(classifier=classifier, tokenizer=tokenizer, meta=meta, log=log)
-    return TrainResult(artifact, log, time.time() - started)
+    if corpus:
+        meta["corpus"] = {"sentences": len(corpus), "digest": digest,
+                          "silver": {"positives": sum(1 for x in silver if x.relation), "negatives":
+                                     sum(1 for x in silver if x.relation is None)} if rounds else None}
+    artifact = Artifact(classifier=classifier, tokenizer=tokenizer, meta=meta, log=log,
+                        silver=[x.to_record() for x in silver])
+    return TrainResult(artifact, log, time.time() - started, silver)
 
 
 def _batches(n: int, batch_size: int) -> int:
@@ -149,14 +180,31 @@ def pretrain_items(schema: Schema, examples: list[Example], sidecar: Sidecar | N
     return items
 
 
+def corpus_items(corpus: Sequence[CorpusSentence], schema: Schema, tokenizer, max_length: int, packing: str,
+                 seed: int) -> list[PretrainItem]:
+    """One marked candidate pair per corpus sentence (drawn with `seed`): MSLM masks the
+    tokens between its two mentions with TKRE's 0.8, the mentions 0.5, the rest 0.2."""
+    rng = random.Random(f"corpus-pairs/{seed}")
+    style = style_of(packing)
+    pairs = [rng.choice(pairs) for pairs in (s.candidate_pairs(schema) for s in corpus) if pairs]
+    return [PretrainItem(marked, -1) for marked in mark_pairs(pairs, tokenizer, max_length, style)]
+
+
 def pretrain_stages(mlm, tokenizer, schema: Schema, examples: list[Example], sidecar: Sidecar | None,
-                    config: TrainConfig, device: str, on_progress: OnProgress | None) -> list[dict]:
-    """Stage 1 (MSLM), then stage 2 (SCL with MSLM kept on) unless `config.scl` is off."""
+                    config: TrainConfig, device: str, on_progress: OnProgress | None,
+                    corpus: Sequence[CorpusSentence] = ()) -> list[dict]:
+    """MSLM over the corpus (when given), stage 1 (MSLM) over the examples, then stage 2 (SCL
+    with MSLM kept on) unless `config.scl` is off."""
     items = pretrain_items(schema, examples, sidecar, tokenizer, config.max_length, config.packing)
-    stages = [("mslm", config.mslm_epochs, False)] + ([("scl", config.scl_epochs, True)] if config.scl else [])
+    stages = [("mslm", config.mslm_epochs, False, items)]
+    if config.scl:
+        stages.append(("scl", config.scl_epochs, True, items))
+    if corpus and config.corpus_epochs:
+        found = corpus_items(corpus, schema, tokenizer, config.max_length, config.packing, config.seed)
+        stages.insert(0, ("corpus", config.corpus_epochs, False, found))
     log: list[dict] = []
-    for name, epochs, use_scl in stages:
-        total = epochs * _batches(len(items), config.batch_size)
+    for name, epochs, use_scl, stage_items in stages:
+        total = epochs * _batches(len(stage_items), config.batch_size)
         done = [0]
 
         def step(entry: dict, name=name, total=total, done=done) -> None:
@@ -164,9 +212,9 @@ def pretrain_stages(mlm, tokenizer, schema: Schema, examples: list[Example], sid
             if on_progress:
                 on_progress(name, done[0], total)
 
-        log += pretrain(mlm, tokenizer, items, num_relations=len(schema.relations), epochs=epochs, use_scl=use_scl,
+        log += pretrain(mlm, tokenizer, stage_items, num_relations=len(schema.relations), epochs=epochs, use_scl=use_scl,
                         batch_size=config.batch_size, lr=config.pretrain_lr, seed=config.seed, device=device,
-                        precision=config.precision, on_step=step)
+                        precision=config.precision, on_step=step, stage=name)
     return log
 
 
@@ -221,7 +269,8 @@ def pair_loss(logits: torch.Tensor, labels: torch.Tensor, excluded: torch.Tensor
 
 
 def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: Sequence[Instance], held: HeldOut,
-              config: TrainConfig, device: str, on_progress: OnProgress | None) -> tuple[list[dict], int]:
+              config: TrainConfig, device: str, on_progress: OnProgress | None,
+              stage: str = "fine-tune") -> tuple[list[dict], int]:
     """Cross-entropy over NOTA + relations with early stopping on the held-out slice's F1 (then
     its loss); the classifier is left at its best epoch. Returns the epoch log and that epoch."""
     train_pairs = encode_pairs([i.pair for i in train_set], tokenizer, config.max_length, config.packing)
@@ -259,7 +308,7 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
                 losses.append(loss.item())
                 done += 1
                 if on_progress:
-                    on_progress("fine-tune", done, total)
+                    on_progress(stage, done, total)
         entry = {"stage": "fine-tune", "epoch": epoch, "loss": sum(losses) / max(1, len(losses))}
         if held.pairs:
             probs = held.probs(classifier, tokenizer, config, device)
