@@ -200,3 +200,9 @@ def test_self_training_adds_silver_from_the_corpus_and_keeps_it_beside_the_schem
     assert len(read_silver(tmp_path / "s.silver.jsonl")) == len(silver)
     refused = fsre("train", str(schema_file), "--self-train", "1", env=env)
     assert refused.returncode == 2 and "--corpus" in refused.stderr
+    checked = fsre("schema", "check", str(schema_file))
+    assert checked.returncode == 0 and f"{len(silver)} silver pairs in s.silver.jsonl" in checked.stderr
+    with (tmp_path / "s.silver.jsonl").open("a") as fh:
+        fh.write(json.dumps({**positives[0].to_record(), "relation": "born_in"}) + "\n")
+    broken = fsre("schema", "check", str(schema_file))
+    assert broken.returncode == 2 and f"s.silver.jsonl:{len(silver) + 1}: invalid silver line" in broken.stderr

@@ -23,12 +23,14 @@ def schema_check(
     files: Annotated[list[Path], typer.Argument(metavar="SCHEMA", help="Schema YAML files.")],
     quiet: QuietOpt = False,
 ) -> None:
-    """Validate schema files: exit 0 when all are valid, 2 otherwise; every problem is listed
-    as FILE:LINE: PATH: reason.
+    """Validate schema files (and the NAME.silver.jsonl of self-training beside one): exit 0
+    when all are valid, 2 otherwise; every problem is listed as FILE:LINE: PATH: reason.
 
     Example: `fsre schema check schemas/*.yaml`
     """
+    from fsre_cli.errors import UsageError
     from fsre_cli.schema import load_schema
+    from fsre_cli.tkre.silver import read_silver, silver_path
 
     log = Log(quiet=quiet)
     bad = 0
@@ -47,6 +49,14 @@ def schema_check(
         negatives = f", {len(schema.negatives)} negatives" if schema.negatives else ""
         if schema.data:
             negatives += f", {len(schema.data)} annotated sentences"
+        silver = silver_path(schema)
+        if silver is not None and silver.exists():
+            try:
+                negatives += f", {len(read_silver(silver, schema))} silver pairs in {silver.name}"
+            except UsageError as exc:
+                bad += 1
+                log.problem(str(exc))
+                continue
         log.info(f"{path}: ok ({len(schema.relations)} relations, {len(schema.examples)} examples{negatives})")
     if bad:
         raise typer.Exit(2)
