@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from fsre_cli import __version__
+from fsre_cli.cli.aggregate import aggregate_command
 from fsre_cli.cli.bench import bench_app
 from fsre_cli.cli.common import quiet_stdout, report_error, report_interrupt
 from fsre_cli.cli.eval import eval_command
@@ -52,6 +53,7 @@ app.command("extract", no_args_is_help=True)(extract_command)
 app.command("train")(train_command)
 app.command("synth")(synth_command)
 app.command("eval")(eval_command)
+app.command("aggregate")(aggregate_command)
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.\n\nExample: `fsre llm serve --port 8080`")
