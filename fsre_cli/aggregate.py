@@ -16,6 +16,7 @@ were shuffled.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import math
@@ -35,6 +36,7 @@ SURFACE_FORMS = 8  # distinct spellings kept per entity of a fact (the commonest
 _POSSESSIVE = re.compile(r"(?:'s|'|’s|’)$")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # spellings repeat across a corpus; bounded, so memory stays flat
 def normalise(text: str) -> str:
     """The form two mentions of one entity share: `fsre eval --relaxed`'s (case-folded,
     whitespace collapsed, edge punctuation stripped) after Unicode compatibility forms, with a
@@ -46,7 +48,7 @@ def normalise(text: str) -> str:
     return out or " ".join(text.casefold().split())
 
 
-@dataclass
+@dataclass(slots=True)
 class _Side:
     norm: str
     type: str
@@ -62,7 +64,7 @@ class _Side:
         return {"text": shown, "normalised": self.norm, "type": self.type}
 
 
-@dataclass
+@dataclass(slots=True)
 class Fact:
     """One distinct fact and the counts of the mentions that state it."""
 
@@ -75,28 +77,27 @@ class Fact:
     sentences: int = 0
     score_sum: float = 0.0
     max_score: float = -math.inf
-    evidence: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)  # a min-heap by score
-    _last_doc: str | None = None
-    _last_sentence: tuple[str, int] | None = None
+    # a min-heap of (score, -order, doc, sentence, head start, head end, tail start, tail end)
+    evidence: list[tuple] = field(default_factory=list)
+    last_doc: str | None = None
+    last_sentence: tuple[str, int] | None = None
 
     def add(self, record: dict[str, Any], order: int, max_evidence: int) -> None:
         doc, sentence, score = record["doc"], record["sentence"], record["score"]
         self.mentions += 1
         self.score_sum += score
         self.max_score = max(self.max_score, score)
-        if doc != self._last_doc:
+        if doc != self.last_doc:
             self.documents += 1
-            self._last_doc = doc
-        if (doc, sentence) != self._last_sentence:
+            self.last_doc = doc
+        if (doc, sentence) != self.last_sentence:
             self.sentences += 1
-            self._last_sentence = (doc, sentence)
+            self.last_sentence = (doc, sentence)
         self.head.add(record["head"]["text"])
         self.tail.add(record["tail"]["text"])
         if max_evidence > 0:
-            item = (score, -order, {"doc": doc, "sentence": sentence,
-                                    "head": [record["head"]["start"], record["head"]["end"]],
-                                    "tail": [record["tail"]["start"], record["tail"]["end"]],
-                                    "score": score})
+            item = (score, -order, doc, sentence, record["head"]["start"], record["head"]["end"],
+                    record["tail"]["start"], record["tail"]["end"])
             if len(self.evidence) < max_evidence:
                 heapq.heappush(self.evidence, item)
             elif item[:2] > self.evidence[0][:2]:
@@ -113,7 +114,8 @@ class Fact:
         out.update({"relation": self.relation, "head": self.head.record(), "tail": self.tail.record(),
                     "mentions": self.mentions, "documents": self.documents, "sentences": self.sentences,
                     "max_score": round(self.max_score, 6), "mean_score": round(self.mean_score, 6),
-                    "evidence": [e for _, _, e in sorted(self.evidence, key=lambda i: (-i[0], -i[1]))]})
+                    "evidence": [{"doc": doc, "sentence": sentence, "head": [hs, he], "tail": [ts, te], "score": score}
+                                 for score, _, doc, sentence, hs, he, ts, te in sorted(self.evidence, reverse=True)]})
         return out
 
 
