@@ -144,18 +144,20 @@ def aggregate_triples(records: Iterable[dict[str, Any]], *, by: str = "corpus",
     return kept
 
 
-def _checked(record: Any, where: str) -> dict[str, Any]:
-    """`record` if it is an output triple (the fields aggregation reads), else a UsageError."""
+def _checked(record: Any, where: str, scored: bool = True) -> dict[str, Any]:
+    """`record` if it is an output triple (the fields aggregation reads; the score only when
+    `scored`, so gold files pass too), else a UsageError."""
     if not isinstance(record, dict):
         raise UsageError(f"{where}: not a triple record (a JSON object)")
-    for name in ("doc", "sentence", "relation", "head", "tail", "score"):
+    for name in ("doc", "sentence", "relation", "head", "tail") + (("score",) if scored else ()):
         if name not in record:
             raise UsageError(f"{where}: not a triple record: no {name!r}")
     for side in ("head", "tail"):
         span = record[side]
         if not isinstance(span, dict) or not all(k in span for k in ("text", "type", "start", "end")):
             raise UsageError(f"{where}: {side} must be an object with text, type, start and end")
-    if isinstance(record["score"], bool) or not isinstance(record["score"], (int, float)):
+    score = record.get("score")
+    if (scored or score is not None) and (isinstance(score, bool) or not isinstance(score, (int, float))):
         raise UsageError(f"{where}: score must be a number")
     record["doc"] = str(record["doc"])
     return record
@@ -182,9 +184,11 @@ def triple_files(sources: Sequence[str]) -> list[str]:
     return out
 
 
-def read_triples(sources: Sequence[str], stdin: TextIO | None = None) -> Iterator[dict[str, Any]]:
+def read_triples(sources: Sequence[str], stdin: TextIO | None = None, scored: bool = True
+                 ) -> Iterator[dict[str, Any]]:
     """Output records from files, folders of shards and `-`, one at a time; a line that is not
-    a triple stops with `FILE:LINE: reason`."""
+    a triple stops with `FILE:LINE: reason`. `scored=False` also takes records without a score
+    (gold files)."""
     import sys
 
     for source in triple_files(sources):
@@ -198,7 +202,7 @@ def read_triples(sources: Sequence[str], stdin: TextIO | None = None) -> Iterato
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise UsageError(f"{name}:{number}: not JSON ({exc.msg})") from None
-                yield _checked(record, f"{name}:{number}")
+                yield _checked(record, f"{name}:{number}", scored)
         finally:
             if source != "-":
                 fh.close()
