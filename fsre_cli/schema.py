@@ -142,6 +142,16 @@ class Schema:
     description: str = ""
     warnings: list[str] = field(default_factory=list)
     data: list[Any] = field(default_factory=list)  # AnnotatedSentence of the `data:` files
+    review: list[Any] = field(default_factory=list)  # review.Decision of NAME.review.jsonl beside the schema
+
+    @property
+    def review_learned(self) -> tuple[list[Example], list[Example]]:
+        """(examples, negatives) from the review file's decisions (`fsre_cli.review`)."""
+        from fsre_cli.review import learned
+
+        examples, negatives = learned(self.review)
+        return ([Example(r, text, h, t, "review") for r, text, h, t in examples],
+                [Example(r, text, h, t, "review") for r, text, h, t in negatives])
 
     @property
     def data_examples(self) -> list[Example]:
@@ -156,13 +166,23 @@ class Schema:
 
     @property
     def examples(self) -> list[Example]:
-        """The relations' examples, then those of the `data:` files."""
-        return [e for r in self.relations.values() for e in r.examples] + (self.data_examples if self.data else [])
+        """The relations' examples, then those of the `data:` files and of the review file."""
+        return ([e for r in self.relations.values() for e in r.examples] + (self.data_examples if self.data else [])
+                + (self.review_learned[0] if self.review else []))
 
     @property
     def negatives(self) -> list[Example]:
-        """Every relation's `negatives:` (each `Example.relation` names the relation it does not hold)."""
-        return [e for r in self.relations.values() for e in r.negatives]
+        """Every relation's `negatives:` (each `Example.relation` names the relation it does not hold),
+        then the review file's rejected pairs."""
+        return ([e for r in self.relations.values() for e in r.negatives]
+                + (self.review_learned[1] if self.review else []))
+
+    @property
+    def review_path(self) -> Path | None:
+        """`NAME.review.jsonl` beside the schema file: a person's decisions on extracted triples."""
+        from fsre_cli.review import review_path
+
+        return review_path(self.path)
 
     def nota_advice(self) -> list[str]:
         """Relations whose examples tell training nothing about NOTA: no `negatives:`, and no
@@ -236,6 +256,10 @@ class Schema:
             from fsre_cli.annotated import data_hash
 
             canonical["data"] = data_hash(self.data)
+        if self.review:  # likewise
+            from fsre_cli.review import review_hash
+
+            canonical["review"] = review_hash(self.review)
         data = json.dumps(canonical, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -414,6 +438,13 @@ def parse_schema(text: str, filename: str = "<schema>", path: Path | None = None
                 report(("data", i), f"no such file: {file}")
                 continue
             schema.data += read_data_file(file, schema, problems.append, schema.warnings.append)
+        if problems:
+            raise SchemaError(problems)
+    review = schema.review_path
+    if review is not None and review.is_file():
+        from fsre_cli.review import read_review
+
+        schema.review = read_review(review, schema.relations, problems.append)
         if problems:
             raise SchemaError(problems)
     return schema

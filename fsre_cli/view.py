@@ -78,6 +78,18 @@ def _in_evidence(evidence: str, record: dict[str, Any]) -> tuple[int, int, int, 
     return h, h + len(head["text"]), t, t + len(tail["text"])
 
 
+def review_payload(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The review line for this triple without its decision and time, which the page adds when a
+    button is pressed (`fsre_cli.review`); None when its evidence does not hold its pair."""
+    from fsre_cli.review import decision_record
+
+    line = decision_record(record, "accept", record["relation"], now="")
+    if line is None:
+        return None
+    del line["decision"], line["time"]
+    return line
+
+
 def build_view(records: Iterable[dict[str, Any]], documents: dict[str, Document] | None = None
                ) -> tuple[list[ViewDocument], list[str]]:
     """The page's documents, in the order their first triple comes, and warnings (records whose
@@ -88,7 +100,7 @@ def build_view(records: Iterable[dict[str, Any]], documents: dict[str, Document]
         head, tail = record["head"], record["tail"]
         base = {"relation": record["relation"], "score": record.get("score"), "method": record.get("method", ""),
                 "sentence": record["sentence"], "head_text": head["text"], "tail_text": tail["text"],
-                "head_type": head["type"], "tail_type": tail["type"]}
+                "head_type": head["type"], "tail_type": tail["type"], "review": review_payload(record)}
         if documents is not None and record["doc"] in documents:
             doc = docs.get(record["doc"])
             if doc is None:
@@ -138,9 +150,11 @@ def _script_json(data: Any) -> str:
             .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def render_html(docs: Sequence[ViewDocument], title: str = "fsre view", per_page: int = 20) -> str:
-    """The whole page: markup, CSS, the data and the script that renders it."""
-    data = page_data(docs, title)
+def render_html(docs: Sequence[ViewDocument], title: str = "fsre view", per_page: int = 20,
+                review_name: str = "review.jsonl") -> str:
+    """The whole page: markup, CSS, the data and the script that renders it. Its review
+    buttons download their decisions as `review_name` (NAME.review.jsonl beside the schema)."""
+    data = {**page_data(docs, title), "review_name": review_name}
     return (PAGE.replace("__TITLE__", html.escape(title)).replace("__PER_PAGE__", str(int(per_page)))
             .replace("__DATA__", _script_json(data)))
 
@@ -171,6 +185,8 @@ ul.triples li:hover,ul.triples li.active{border-color:#999;background:#f2f2f2}
 .nohl{color:#a00;font-size:12px}
 #pager{margin:8px 0}#pager button{margin-right:6px}
 .legend span{display:inline-block;padding:0 6px;border-radius:3px;margin-right:4px;font-size:12px}
+button.decide{font-size:12px;padding:0 5px;margin-left:4px;cursor:pointer}
+li.accepted{background:#e3f6e3}li.rejected{background:#fbe3e3;text-decoration:line-through}
 </style></head>
 <body>
 <header>
@@ -180,6 +196,7 @@ ul.triples li:hover,ul.triples li.active{border-color:#999;background:#f2f2f2}
 <label>min score <input id="minscore" type="number" step="0.01" placeholder="any" style="width:6em"></label>
 <label>entity <input id="search" type="search" placeholder="text in head or tail"></label>
 <span id="summary"></span>
+<button id="download" disabled>download review file (0)</button>
 <span class="legend" id="legend"></span>
 </div>
 <div id="relations"></div>
@@ -192,6 +209,22 @@ ul.triples li:hover,ul.triples li.active{border-color:#999;background:#f2f2f2}
 var DATA = JSON.parse(document.getElementById("fsre-data").textContent);
 var PER_PAGE = __PER_PAGE__;
 var state = {relations: new Set(DATA.relations), method: "", minScore: -Infinity, search: "", page: 0};
+var decisions = new Map();  // triple -> "accept" | "reject", in the order made
+function decide(t, li, decision){
+  if(decisions.get(t)===decision){decisions.delete(t);} else {decisions.delete(t); decisions.set(t, decision);}
+  li.classList.toggle("accepted", decisions.get(t)==="accept"); li.classList.toggle("rejected", decisions.get(t)==="reject");
+  var b=document.getElementById("download"); b.textContent="download review file ("+decisions.size+")"; b.disabled=decisions.size===0;
+}
+document.getElementById("download").addEventListener("click", function(){
+  var now=new Date().toISOString().replace(/\.\d+Z$/,"Z"), lines=[];
+  decisions.forEach(function(decision, t){
+    var line=Object.assign({}, t.review); line.decision=decision; line.relation=t.relation; line.time=now;
+    lines.push(JSON.stringify(line));
+  });
+  var a=document.createElement("a");
+  a.href=URL.createObjectURL(new Blob([lines.join("\n")+"\n"], {type:"application/x-ndjson"}));
+  a.download=DATA.review_name; document.body.appendChild(a); a.click(); a.remove();
+});
 function el(tag, cls, text){var e=document.createElement(tag); if(cls) e.className=cls; if(text!==undefined) e.textContent=text; return e;}
 function visible(t){
   if(!state.relations.has(t.relation)) return false;
@@ -236,6 +269,14 @@ function renderDoc(doc, triples){
     li.appendChild(el("span","pair",t.head_text+" \u2192 "+t.tail_text)); li.appendChild(document.createTextNode(" "));
     li.appendChild(el("span","method",(t.method?t.method+" \u00b7 ":"")+"sentence "+t.sentence));
     if(t.head===null) li.appendChild(el("span","nohl"," (not found in the text)"));
+    if(t.review){
+      [["accept","\u2713","accept: the pair holds this relation"],["reject","\u2717","reject: it does not"]].forEach(function(b){
+        var btn=el("button","decide "+b[0],b[1]); btn.title=b[2];
+        btn.addEventListener("click",function(ev){ev.stopPropagation(); decide(t, li, b[0]);});
+        li.appendChild(btn);
+      });
+      li.classList.toggle("accepted", decisions.get(t)==="accept"); li.classList.toggle("rejected", decisions.get(t)==="reject");
+    }
     li.addEventListener("mouseenter",function(){select(box,t,li);});
     li.addEventListener("click",function(){select(box,t,li);});
     list.appendChild(li);

@@ -105,7 +105,7 @@ def test_the_page_in_a_real_browser_highlights_filters_and_escapes(browser, tmp_
     trip = tmp_path / "triples.jsonl"
     trip.write_text("".join(json.dumps(r) + "\n" for r in triples()))
     out = tmp_path / "view.html"
-    made = fsre("view", str(trip), "--docs", str(docs), "-o", str(out))
+    made = fsre("view", str(trip), "--docs", str(docs), "-o", str(out), "--schema", str(tmp_path / "s.yaml"))
     assert made.returncode == 0, made.stderr
     assert "3 triples in 1 documents" in made.stderr
     page = browser.new_page(viewport={"width": 1200, "height": 700})
@@ -134,6 +134,25 @@ def test_the_page_in_a_real_browser_highlights_filters_and_escapes(browser, tmp_
     assert [li.get_attribute("data-relation") for li in items.all()] == ["located_in"]
     page.fill("#search", "nobody")
     assert items.count() == 0 and page.locator("#summary").inner_text() == "0 triples in 0 documents"
+    # review buttons: decisions download as the review file `fsre review` writes, which training reads
+    page.fill("#search", "")
+    page.locator("input.relation-filter[value=founded_by]").check()
+    items.nth(0).locator("button.accept").click()
+    items.nth(2).locator("button.reject").click()
+    items.nth(1).locator("button.accept").click()
+    items.nth(1).locator("button.accept").click()  # pressed again: taken back
+    assert page.locator("#download").inner_text() == "download review file (2)"
+    with page.expect_download() as download:
+        page.locator("#download").click()
+    assert download.value.suggested_filename == "s.review.jsonl"
+    saved = tmp_path / "s.review.jsonl"
+    download.value.save_as(saved)
+    from fsre_cli.review import parse_decision
+
+    decisions = [parse_decision(json.loads(line)) for line in saved.read_text().splitlines()]
+    assert [(d.decision, d.relation, d.head.text, d.tail.text) for d in decisions] == [
+        ("accept", "founded_by", "Acme <b>Corp</b>", "Ann Lee"), ("reject", "works_for", "Bo Ek", "Acme <b>Corp</b>")]
+    assert decisions[1].key == ("d1", 1, tuple(span(TEXT, "Bo Ek")), tuple(span(TEXT, "Acme <b>Corp</b>", 1)))
 
 
 @pytest.mark.slow

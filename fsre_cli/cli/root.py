@@ -21,6 +21,7 @@ from fsre_cli.cli.help_format import FsreGroup
 from fsre_cli.cli.llm import llm_app, synth_command
 from fsre_cli.cli.models import models_app
 from fsre_cli.cli.schema import schema_app
+from fsre_cli.cli.review import review_command
 from fsre_cli.cli.train import train_command
 from fsre_cli.cli.view import view_command
 from fsre_cli.errors import FsreError
@@ -56,6 +57,7 @@ app.command("synth")(synth_command)
 app.command("eval")(eval_command)
 app.command("aggregate")(aggregate_command)
 app.command("view")(view_command)
+app.command("review", no_args_is_help=True)(review_command)
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 app.add_typer(llm_app, name="llm", help="Run the embedded local LLM server.\n\nExample: `fsre llm serve --port 8080`")

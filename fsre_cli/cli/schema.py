@@ -49,6 +49,8 @@ def schema_check(
         negatives = f", {len(schema.negatives)} negatives" if schema.negatives else ""
         if schema.data:
             negatives += f", {len(schema.data)} annotated sentences"
+        if schema.review:
+            negatives += f", {len(schema.review)} review decisions in {schema.review_path.name}"
         silver = silver_path(schema)
         if silver is not None and silver.exists():
             try:

@@ -25,12 +25,16 @@ def view_command(
     = "view.html",
     title: Annotated[Optional[str], typer.Option("--title", help="The page's title.")] = None,
     per_page: Annotated[int, typer.Option("--per-page", min=1, help="Documents per page.")] = 20,
+    schema_path: Annotated[Optional[Path], typer.Option("--schema", "-s", help="The schema the triples were "
+                                                        "extracted with: the page's review buttons then download "
+                                                        "NAME.review.jsonl, to put beside it.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """One self-contained HTML page (no network, opens from disk): each document's text with
     the triples' mentions coloured by type, the triples of each document beside it (relation,
     score, method); hovering or clicking a triple marks its head and tail; filters by
-    relation, method, minimum score and entity text, with counts per relation.
+    relation, method, minimum score and entity text, with counts per relation. Its accept and
+    reject buttons download the decisions as a review file (what `fsre review` writes).
 
     Example: `fsre extract notes.txt --schema s.yaml -o triples.jsonl && fsre view triples.jsonl --docs notes.txt`
 
@@ -50,7 +54,12 @@ def view_command(
         log.warn(warning)
     if len(warnings) > 5:
         log.warn(f"... and {len(warnings) - 5} more triples whose offsets do not match their document")
-    page = render_html(pages, title or "fsre view", per_page)
+    review_name = "review.jsonl"
+    if schema_path is not None:
+        from fsre_cli.review import review_path
+
+        review_name = review_path(schema_path).name
+    page = render_html(pages, title or "fsre view", per_page, review_name)
     if output == "-":
         sys.stdout.write(page)
     else:
