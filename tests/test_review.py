@@ -132,3 +132,60 @@ def test_review_by_keys_resumes_and_training_learns_from_it(tmp_path: Path) -> N
     assert meta["train"]["examples"] == 5 and meta["train"]["relation_negatives"] == 2  # 4 + 1; 1 + 1
     piped = fsre("review", "-", "--schema", str(schema), stdin="")
     assert piped.returncode == 2 and "reads keys from stdin" in piped.stderr
+
+
+@pytest.mark.slow
+def test_the_loop_in_a_pseudo_terminal_with_undo_quit_and_resume(tmp_path: Path) -> None:
+    import pty
+    import select
+    import time
+
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA)
+    trip = tmp_path / "triples.jsonl"
+    ts = [triple("works_for", "Dana Scott", "Umbrella Corp", 0.9), triple("works_for", "Eve Lin", "Umbrella Corp", 0.3)]
+    trip.write_text("".join(json.dumps(t) + "\n" for t in ts))
+
+    def session(keys: str) -> str:
+        """Run the review in a pseudo-terminal (single keys, no Enter), typing `keys` one by one
+        as each prompt appears; returns what the terminal showed."""
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: fsre review on the terminal
+            os.chdir(ROOT)
+            os.environ.update({"NO_COLOR": "1", "COLUMNS": "100"})
+            os.execv(sys.executable, [sys.executable, "-m", "fsre_cli", "review", str(trip), "--schema", str(schema)])
+        shown, pending = b"", list(keys)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if not pending and b"undone; decisions in" in shown:
+                time.sleep(0.2)
+                break
+            if pending and shown.count(b"[q]uit") + shown.count(b"(other key: back)") > len(keys) - len(pending):
+                os.write(fd, pending.pop(0).encode())
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0:  # still waiting for a key: never hang the test run
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("fsre review did not finish: " + shown.decode(errors="replace")[-500:])
+        assert os.waitstatus_to_exitcode(status) == 0, shown.decode(errors="replace")
+        return shown.decode(errors="replace")
+
+    first = session("ruq")  # reject Eve Lin, undo it (back to Eve Lin), quit
+    assert "1 rejected" in first and "1 undone" in first
+    lines = [json.loads(line) for line in (tmp_path / "s.review.jsonl").read_text().splitlines()]
+    assert [d["decision"] for d in lines] == ["reject", "undo"]
+    second = session("aq")  # Eve Lin again (the undo left it undecided): accept, quit
+    assert "2 triples to review (0 decided" in second and "1 accepted" in second
+    third = session("q")
+    assert "1 triples to review (1 decided" in third and "Dana Scott" in third

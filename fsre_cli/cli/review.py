@@ -3,9 +3,11 @@ appended to NAME.review.jsonl beside the schema, which training reads (`fsre_cli
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional, TextIO
+from typing import Annotated, Callable, Iterator, Optional, TextIO
 
 import typer
 
@@ -17,33 +19,33 @@ from fsre_cli.errors import UsageError
 KEYS = "[a]ccept  [r]eject  [c]hange relation  [s]kip  [u]ndo  [q]uit"
 
 
-def key_reader(stream: TextIO) -> Callable[[], str]:
-    """One key at a time: raw from a terminal, else the next character of the stream (so a
-    script can pipe keys in); end of input reads as q."""
-    if stream.isatty():
-        import termios
-        import tty
+@contextlib.contextmanager
+def key_reader(stream: TextIO) -> Iterator[Callable[[], str]]:
+    """One key at a time. A terminal is put in cbreak mode for the whole session (keys arrive
+    without Enter and unechoed, even one typed while a triple was still being drawn) and given
+    back as it was, however the session ends; from a pipe, the next character that is not
+    whitespace (so a script can type). End of input reads as q."""
+    if not stream.isatty():
+        def from_stream() -> str:
+            while True:
+                ch = stream.read(1)
+                if not ch:
+                    return "q"
+                if not ch.isspace():
+                    return ch
 
-        def from_terminal() -> str:
-            fd = stream.fileno()
-            saved = termios.tcgetattr(fd)
-            try:
-                tty.setcbreak(fd)
-                return stream.read(1) or "q"
-            finally:
-                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        yield from_stream
+        return
+    import termios
+    import tty
 
-        return from_terminal
-
-    def from_stream() -> str:
-        while True:
-            ch = stream.read(1)
-            if not ch:
-                return "q"
-            if not ch.isspace():
-                return ch
-
-    return from_stream
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd, termios.TCSANOW)  # not TCSAFLUSH: a key already typed is kept
+    try:
+        yield lambda: os.read(fd, 1).decode("utf-8", "replace") or "q"
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def run_review(todo: list[dict], schema, log_file, read_key: Callable[[], str], console) -> dict[str, int]:
@@ -151,6 +153,7 @@ def review_command(
     records = [t for t in read_triples(triples) if t["relation"] in schema.relations]
     todo = [t for t in order_triples(records, order, threshold) if triple_key(t) not in decided]
     log.info(f"{len(todo)} triples to review ({len(records) - len(todo)} decided in {path.name} already)")
-    counts = run_review(todo, schema, ReviewLog(path), key_reader(sys.stdin), Console(stderr=True, highlight=False))
+    with key_reader(sys.stdin) as read_key:
+        counts = run_review(todo, schema, ReviewLog(path), read_key, Console(stderr=True, highlight=False))
     log.info(f"{counts['accept']} accepted, {counts['reject']} rejected, {counts['relation']} corrected, "
              f"{counts['skip']} skipped, {counts['undo']} undone; decisions in {path} (fsre train learns from them)")
