@@ -87,8 +87,8 @@ def test_the_corpus_is_part_of_the_cache_key(schema) -> None:
     keys = {cache_key(schema, None, config, "fp", None, corpus_digest(c)) for c in (one, two)}
     assert len(keys | {plain}) == 3
     # without a corpus the corpus knob changes nothing
-    assert cache_key(schema, None, TrainConfig(corpus_epochs=3).for_device("cpu"), "fp") == plain
-    assert (cache_key(schema, None, TrainConfig(corpus_epochs=3).for_device("cpu"), "fp", None, corpus_digest(one))
+    assert cache_key(schema, None, TrainConfig(corpus_steps=30).for_device("cpu"), "fp") == plain
+    assert (cache_key(schema, None, TrainConfig(corpus_steps=30).for_device("cpu"), "fp", None, corpus_digest(one))
             != cache_key(schema, None, config, "fp", None, corpus_digest(one)))
 
 
@@ -114,12 +114,16 @@ def test_train_with_a_corpus_pretrains_on_it_and_extract_reads_that_model(tmp_pa
     model = tmp_path / "model"
     trained = fsre("train", str(schema_file), *quick, "--corpus", str(docs), "--corpus-sentences", "20",
                    "-o", str(model), env=env)
+    from fsre_cli.tkre.config import TrainConfig
+    from fsre_cli.tkre.train import corpus_epochs
+
+    assert [corpus_epochs(n, TrainConfig()) for n in (20, 424, 2000, 5000)] == [10, 6, 1, 1]
     assert trained.returncode == 0, trained.stderr
     assert "corpus: 20 sentences" in trained.stderr
     meta = json.loads((model / "fsre.json").read_text())
-    assert meta["corpus"]["sentences"] == 20 and meta["config"]["corpus_epochs"] == 1
+    assert meta["corpus"]["sentences"] == 20 and meta["config"]["corpus_steps"] == 150
     stages = [json.loads(line)["stage"] for line in (model / "train_log.jsonl").read_text().splitlines()]
-    assert stages.count("corpus") == 2  # 20 sentences, 16 per step, one epoch
+    assert stages.count("corpus") == 20  # 20 sentences, 16 per step: 2 steps an epoch, 10 epochs at most
     assert stages.index("corpus") < stages.index("mslm")
     # the same corpus and seed: the cached model; another seed samples other sentences
     again = fsre("train", str(schema_file), *quick, "--corpus", str(docs), "--corpus-sentences", "20", env=env)

@@ -49,8 +49,8 @@ def train_command(
     corpus_sentences: Annotated[int, typer.Option("--corpus-sentences", min=1, help="Corpus sentences to use at "
                                                   "most (those with a candidate pair, sampled with --seed).")]
     = DEFAULT_CORPUS_SENTENCES,
-    corpus_epochs: Annotated[int, typer.Option("--corpus-epochs", min=1, help="MSLM epochs over the corpus "
-                                               "sentences.")] = 1,
+    corpus_steps: Annotated[int, typer.Option("--corpus-steps", min=1, help="MSLM steps over the corpus, "
+                                              "in whole epochs (1 to 10).")] = 150,
     self_train: Annotated[int, typer.Option("--self-train", min=0, help="Rounds of self-training on the corpus: "
                                             "the model's most confident corpus pairs train the next round as silver "
                                             "data, written to NAME.silver.jsonl beside the schema for review.")] = 0,
@@ -94,7 +94,7 @@ def train_command(
     config = TrainConfig(encoder=encoder, pretrain=not no_pretrain, scl=not no_scl, epochs=epochs,
                          mslm_epochs=mslm_epochs, scl_epochs=scl_epochs, seed=seed, use_synthetic=not no_synthetic,
                          max_length=max_length, precision=check_precision(precision),
-                         packing=check_packing(packing or TrainConfig.packing), corpus_epochs=corpus_epochs,
+                         packing=check_packing(packing or TrainConfig.packing), corpus_steps=corpus_steps,
                          self_train=self_train, silver_ratio=silver_ratio)
     if synth:
         from fsre_cli.cli.llm import synth_main

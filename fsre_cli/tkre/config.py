@@ -61,7 +61,9 @@ class TrainConfig:
     nota_balance: bool = False  # a sentence's NOTA pairs weigh what per-pair mode samples (data.nota_weights)
     pair_context: bool = False  # the classifier also reads each pair's pooled context (model.pair_context)
     packed_batch: int = 16  # marked passes per fine-tuning step (a pass holds a head's or a sentence's pairs)
-    corpus_epochs: int = 1  # MSLM epochs over the user's corpus sentences, when there is a corpus
+    # MSLM over the user's corpus sentences, when there is a corpus: about this many steps, in whole
+    # epochs (at least 1, at most 10), so a small corpus is read several times and a large one once
+    corpus_steps: int = 150
     self_train: int = 0  # rounds of self-training on the corpus (tkre.silver)
     silver_ratio: float = 1.0  # silver positives per relation, at most this times its real examples
 
@@ -98,7 +100,7 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     knobs = config.to_dict()
     if not corpus:
         knobs["self_train"] = 0  # no corpus: these knobs change nothing
-        del knobs["corpus_epochs"]
+        del knobs["corpus_steps"]
     if not knobs["self_train"]:
         del knobs["self_train"], knobs["silver_ratio"]
     if not knobs.get("statements"):

@@ -190,6 +190,14 @@ def corpus_items(corpus: Sequence[CorpusSentence], schema: Schema, tokenizer, ma
     return [PretrainItem(marked, -1) for marked in mark_pairs(pairs, tokenizer, max_length, style)]
 
 
+def corpus_epochs(items: int, config: TrainConfig) -> int:
+    """Whole MSLM epochs over `items` corpus sentences closest to `config.corpus_steps` steps, from
+    1 to 10: the time stays bounded for a large corpus, and a small one is still read enough for the
+    masked-LM head (fresh on the bundled encoder) to learn something."""
+    per_epoch = _batches(items, config.batch_size)
+    return max(1, min(10, round(config.corpus_steps / max(1, per_epoch))))
+
+
 def pretrain_stages(mlm, tokenizer, schema: Schema, examples: list[Example], sidecar: Sidecar | None,
                     config: TrainConfig, device: str, on_progress: OnProgress | None,
                     corpus: Sequence[CorpusSentence] = ()) -> list[dict]:
@@ -199,9 +207,9 @@ def pretrain_stages(mlm, tokenizer, schema: Schema, examples: list[Example], sid
     stages = [("mslm", config.mslm_epochs, False, items)]
     if config.scl:
         stages.append(("scl", config.scl_epochs, True, items))
-    if corpus and config.corpus_epochs:
+    if corpus and config.corpus_steps:
         found = corpus_items(corpus, schema, tokenizer, config.max_length, config.packing, config.seed)
-        stages.insert(0, ("corpus", config.corpus_epochs, False, found))
+        stages.insert(0, ("corpus", corpus_epochs(len(found), config), False, found))
     log: list[dict] = []
     for name, epochs, use_scl, stage_items in stages:
         total = epochs * _batches(len(stage_items), config.batch_size)
