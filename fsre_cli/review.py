@@ -220,3 +220,121 @@ class ReviewLog:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+# --------------------------------------------------------------------------- promotion into the YAML
+def _line_after(node, lines: list[str]) -> int:
+    """The line index just after a list item: a block item ends where the next token starts
+    (at the start of its line, after indentation), a flow item in the middle of its own line."""
+    line, column = node.end_mark.line, node.end_mark.column
+    if line >= len(lines):
+        return len(lines)
+    return line if not lines[line][:column].strip() else line + 1
+
+
+def _mention_yaml(span: Span, text: str, types: Sequence[str]) -> str:
+    """A head or tail as the schema writes it: the plain text when that is unambiguous, else
+    with its offset and type."""
+    fields = [f"text: {json.dumps(span.text, ensure_ascii=False)}"]
+    if text.count(span.text) > 1:
+        fields.append(f"start: {span.start}")
+    if len(types) > 1:
+        fields.append(f"type: {json.dumps(span.type)}")
+    return json.dumps(span.text, ensure_ascii=False) if len(fields) == 1 else "{" + ", ".join(fields) + "}"
+
+
+def _item_yaml(text: str, head: Span, tail: Span, relation) -> str:
+    return (f"{{text: {json.dumps(text, ensure_ascii=False)}, head: {_mention_yaml(head, text, relation.head_types)}, "
+            f"tail: {_mention_yaml(tail, text, relation.tail_types)}}}")
+
+
+def promote(schema_path: Path) -> tuple[int, int]:
+    """Move the review file's decisions into the schema YAML: examples under each relation's
+    `examples:`, rejected pairs under its `negatives:` (added after `examples:` when missing),
+    one flow-style line each, the rest of the file (comments included) as it was. The promoted
+    decisions leave the review file. Both files are written atomically, and restored if the
+    schema no longer loads. Returns (examples, negatives) promoted."""
+    import yaml
+
+    from fsre_cli.errors import SchemaError, UsageError
+    from fsre_cli.schema import load_schema
+    from fsre_cli.sidecar import write_sidecar
+
+    schema = load_schema(schema_path)
+    path = schema.review_path
+    if not schema.review:
+        return 0, 0
+    examples, negatives = learned(schema.review)
+    source = schema_path.read_text(encoding="utf-8")
+    lines = source.splitlines(keepends=True)
+    root = yaml.compose(source)
+    relations = next((v for k, v in root.value if k.value == "relations"), None)
+    inserts: list[tuple[int, str]] = []  # (insert before this line index, text)
+    for name, rel_node in relations.value:
+        rel = schema.relations[name.value]
+        mine_ex = [e for e in examples if e[0] == rel.name]
+        mine_neg = [n for n in negatives if n[0] == rel.name]
+        if not mine_ex and not mine_neg:
+            continue
+        keys = {k.value: (k, v) for k, v in rel_node.value}
+        if "examples" not in keys or not isinstance(keys["examples"][1], yaml.SequenceNode) \
+                or keys["examples"][1].flow_style or not keys["examples"][1].value:
+            raise UsageError(f"{schema_path}: --promote adds to relation {rel.name!r}'s `examples:` written as a "
+                             "block list (`- {...}` lines); it has none, or a flow list")
+        key_node, seq = keys["examples"]
+        dash = lines[seq.value[0].start_mark.line].rfind("-", 0, seq.value[0].start_mark.column + 1)
+        indent = " " * max(dash, 0)
+        after_examples = _line_after(seq.value[-1], lines)
+        inserts += [(after_examples, f"{indent}- {_item_yaml(t, h, tl, rel)}\n") for _r, t, h, tl in mine_ex]
+        if not mine_neg:
+            continue
+        if "negatives" in keys and isinstance(keys["negatives"][1], yaml.SequenceNode) \
+                and not keys["negatives"][1].flow_style and keys["negatives"][1].value:
+            neg = keys["negatives"][1]
+            after = _line_after(neg.value[-1], lines)
+            inserts += [(after, f"{indent}- {_item_yaml(t, h, tl, rel)}\n") for _r, t, h, tl in mine_neg]
+        elif "negatives" in keys:
+            raise UsageError(f"{schema_path}: --promote adds to relation {rel.name!r}'s `negatives:` written as a "
+                             "block list; it is a flow list")
+        else:
+            key_indent = " " * key_node.start_mark.column
+            block = f"{key_indent}negatives:\n" + "".join(f"{indent}- {_item_yaml(t, h, tl, rel)}\n"
+                                                        for _r, t, h, tl in mine_neg)
+            inserts.append((after_examples, block))
+    # from the end, and at one place last-planned first, so that texts planned for one place keep their order
+    for _order, (index, text) in sorted(enumerate(inserts), key=lambda item: (item[1][0], item[0]), reverse=True):
+        if index > 0 and index <= len(lines) and not lines[index - 1].endswith("\n"):
+            lines[index - 1] += "\n"
+        lines.insert(index, text)
+    old_review = path.read_text(encoding="utf-8")
+    write_sidecar_text(schema_path, "".join(lines))
+    write_sidecar(path, [])  # every decision is now in the schema
+    try:
+        load_schema(schema_path)
+    except SchemaError as exc:
+        write_sidecar_text(schema_path, source)
+        write_sidecar_text(path, old_review)
+        raise UsageError(f"{schema_path}: promoting the review decisions would break the schema, so nothing "
+                         f"changed: {exc.problems[0]}") from None
+    path.unlink()
+    return len(examples), len(negatives)
+
+
+def write_sidecar_text(path: Path, text: str) -> None:
+    """Replace a file's text atomically (a temporary file beside it, then a rename)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

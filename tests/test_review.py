@@ -189,3 +189,28 @@ def test_the_loop_in_a_pseudo_terminal_with_undo_quit_and_resume(tmp_path: Path)
     assert "2 triples to review (0 decided" in second and "1 accepted" in second
     third = session("q")
     assert "1 triples to review (1 decided" in third and "Dana Scott" in third
+
+
+def test_promote_moves_decisions_into_the_yaml_and_keeps_its_comments(tmp_path: Path) -> None:
+    from fsre_cli.review import promote
+    from fsre_cli.schema import load_schema
+
+    schema_file = tmp_path / "s.yaml"
+    schema_file.write_text("# my schema, kept in git\n" + SCHEMA.replace("  founded:\n", "  # who started it\n  founded:\n"))
+    dana, eve = triple("works_for", "Dana Scott", "Umbrella Corp", 0.9), triple("works_for", "Eve Lin", "Umbrella Corp", 0.3)
+    (tmp_path / "s.review.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        decision_record(dana, "accept", "works_for"), decision_record(eve, "relation", "founded")]))
+    before = load_schema(schema_file)
+    assert promote(schema_file) == (2, 1)
+    text = schema_file.read_text()
+    assert text.startswith("# my schema, kept in git\n") and "  # who started it\n" in text
+    assert not (tmp_path / "s.review.jsonl").exists()
+    after = load_schema(schema_file)
+    def pairs(items):
+        return sorted((e.relation, e.text, e.head.start, e.head.end, e.tail.start, e.tail.end) for e in items)
+
+    assert after.review == []  # the same data, now in the YAML
+    assert pairs(after.examples) == pairs(before.examples) and pairs(after.negatives) == pairs(before.negatives)
+    assert [(e.relation, e.head.text) for e in after.relations["founded"].examples][-1] == ("founded", "Eve Lin")
+    (negative,) = after.relations["works_for"].negatives  # a `negatives:` list was added for it
+    assert (negative.head.text, negative.tail.text, negative.source) == ("Eve Lin", "Umbrella Corp", "negative")

@@ -119,16 +119,20 @@ def run_review(todo: list[dict], schema, log_file, read_key: Callable[[], str], 
 
 @command
 def review_command(
-    triples: Annotated[list[str], typer.Argument(metavar="TRIPLES", help="Triples as `fsre extract` writes them "
-                                                 "(JSONL files or folders of shards).")],
+    triples: Annotated[Optional[list[str]], typer.Argument(metavar="TRIPLES", help="Triples as `fsre extract` "
+                                                           "writes them (JSONL files or folders of shards).")]
+    = None,
     schema_path: Annotated[Path, typer.Option("--schema", "-s", help="The schema the triples were extracted "
-                                              "with; decisions go to NAME.review.jsonl beside it.")],
+                                              "with; decisions go to NAME.review.jsonl beside it.")] = Path(),
     order: Annotated[str, typer.Option("--order", help="uncertain: scores nearest the threshold first; score: "
                                        "highest first; document: as written.")] = "uncertain",
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="The decision threshold for "
                                                        "--order uncertain (default: the lowest score given, the "
                                                        "boundary of a run that wrote only triples above it).")]
     = None,
+    promote: Annotated[bool, typer.Option("--promote", help="Move the decisions so far into the schema YAML "
+                                          "(examples under `examples:`, rejected pairs under `negatives:`) and "
+                                          "empty the review file.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Review triples one at a time with single keys: a accept, r reject, c change the relation
@@ -137,6 +141,8 @@ def review_command(
     where it stopped; `fsre train` learns from it (accepted: examples; rejected: negatives).
 
     Example: `fsre extract notes.txt --schema s.yaml -o triples.jsonl && fsre review triples.jsonl --schema s.yaml`
+
+    Example: `fsre review --schema s.yaml --promote` (for schemas whose examples live in the YAML)
     """
     from rich.console import Console
 
@@ -145,6 +151,16 @@ def review_command(
     from fsre_cli.schema import load_schema
 
     log = Log(quiet=quiet)
+    if schema_path == Path():
+        raise UsageError("--schema is required: the review file goes beside it")
+    if promote:
+        from fsre_cli.review import promote as promote_decisions
+
+        added, rejected = promote_decisions(schema_path)
+        log.info(f"{schema_path}: {added} examples and {rejected} negatives moved in from the review file")
+        return
+    if not triples:
+        raise UsageError("give the triples to review (or --promote)")
     if "-" in triples:
         raise UsageError("fsre review reads keys from stdin: give the triples as files")
     schema = load_schema(schema_path)  # checks the review file so far
