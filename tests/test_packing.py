@@ -198,6 +198,16 @@ relations:
     assert totals[1] >= 3
 
 
+def test_early_stopping_counts_epochs_of_16_passes() -> None:
+    from fsre_cli.tkre.config import TrainConfig
+    from fsre_cli.tkre.train import stopping_epochs
+
+    assert stopping_epochs(TrainConfig(packing="head", packed_batch=16)) == (8, 8)
+    assert stopping_epochs(TrainConfig(packing="head", packed_batch=8)) == (4, 4)  # epochs twice as long
+    assert stopping_epochs(TrainConfig(packing="head", packed_batch=1)) == (1, 1)
+    assert stopping_epochs(TrainConfig(packing="pair", packed_batch=8)) == (8, 8)  # per pair: batch_size rows
+
+
 def test_training_attention_is_eager_on_a_cpu_and_computes_what_sdpa_does() -> None:
     from fsre_cli.tkre.encoder import training_attention
 

@@ -7,6 +7,7 @@ Finding a cached model or training one is `tkre.store`; the progress display is 
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from collections import Counter
@@ -276,6 +277,16 @@ def pair_loss(logits: torch.Tensor, labels: torch.Tensor, excluded: torch.Tensor
     return per_pair.mean()
 
 
+def stopping_epochs(config: TrainConfig) -> tuple[int, int]:
+    """`min_epochs` and `patience` in epochs of this config. They count epochs of 16 passes a
+    step, what they were set for: with fewer passes a step (`packed_batch`) an epoch has
+    proportionally more steps, so they count fewer epochs, and early stopping keeps epochs to
+    choose from within the step budget (at 8 passes, Re-DocRED's 56-step epochs left 7 in the
+    budget, fewer than `min_epochs`, so only the last one could be chosen)."""
+    scale = 1.0 if config.packing == "pair" else config.packed_batch / 16
+    return max(1, math.ceil(config.min_epochs * scale)), max(1, math.ceil(config.patience * scale))
+
+
 def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: Sequence[Instance], held: HeldOut,
               config: TrainConfig, device: str, on_progress: OnProgress | None,
               stage: str = "fine-tune") -> tuple[list[dict], int]:
@@ -293,6 +304,7 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
     best_state, best_f1, best_loss, best_epoch, stale = None, -1.0, float("inf"), 0, 0
     rows = config.batch_size if config.packing == "pair" else config.packed_batch
     steps_per_epoch = _batches(len(train_pairs.sequences), rows)
+    min_epochs, patience = stopping_epochs(config)
     epochs = max(1, min(config.epochs, -(-config.max_steps // max(1, steps_per_epoch))))
     total, done = epochs * steps_per_epoch, 0
     log: list[dict] = []
@@ -323,13 +335,13 @@ def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: 
             threshold, f1 = calibrate_threshold(probs, held.labels)
             held_loss = float(torch.nn.functional.nll_loss(probs.clamp(min=1e-9).log(), torch.tensor(held.labels)))
             entry.update({"heldout_f1": f1, "heldout_loss": held_loss, "threshold": threshold})
-            if epoch + 1 >= min(config.min_epochs, epochs) and (f1, -held_loss) > (best_f1, -best_loss):
+            if epoch + 1 >= min(min_epochs, epochs) and (f1, -held_loss) > (best_f1, -best_loss):
                 best_f1, best_loss, best_epoch, stale = f1, held_loss, epoch, 0
                 best_state = copy.deepcopy(classifier.state_dict())
-            elif epoch + 1 >= config.min_epochs:
+            elif epoch + 1 >= min_epochs:
                 stale += 1
         log.append(entry)
-        if held.pairs and stale >= config.patience:
+        if held.pairs and stale >= patience:
             break
     if best_state is not None:
         classifier.load_state_dict(best_state)
