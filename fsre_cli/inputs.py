@@ -260,6 +260,42 @@ def read_documents(sources: Iterable[str], report: InputReport, *, warn: Callabl
             report.skip(name, f"cannot read: {exc.strerror or exc}", warn)
 
 
+def jsonl_slices(path: str | Path, lines_per_slice: int) -> Iterator[tuple[int, int, int]]:
+    """(start byte, end byte, first line number) of consecutive slices of a JSONL file, each of
+    at most `lines_per_slice` lines, found in one pass over the bytes."""
+    start, line, first = 0, 1, 1
+    offset, count = 0, 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            offset += len(raw)
+            line += 1
+            count += 1
+            if count == lines_per_slice:
+                yield start, offset, first
+                start, first, count = offset, line, 0
+    if count:
+        yield start, offset, first
+
+
+def read_slice(path: str | Path, start: int, end: int, first_line: int, report: InputReport, *,
+               warn: Callable[[str], None] | None = None, chunk_chars: int = CHUNK_CHARS) -> Iterator[Document]:
+    """The documents of one slice of a JSONL file (`jsonl_slices`), exactly as `read_documents`
+    reads them from the whole file: the same ids, chunks and skipped lines."""
+    name = printable_name(str(path))
+    with open(path, "rb") as raw:
+        raw.seek(start)
+        data = raw.read(end - start)
+    import io
+
+    lines = (line.decode("utf-8", "surrogateescape") for line in io.BytesIO(data))  # as `for line in file`
+    yield from _jsonl_documents(lines, name, report, warn, chunk_chars, _SeenIds(None), first_line)
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why a file cannot be read as input (missing, a folder, empty, binary), or None."""
+    return _check_file(Path(path))
+
+
 def source_format(source: str, input_format: str = "auto") -> str | None:
     """jsonl or text for a file path (by its suffix under auto); None for stdin under auto
     (its first character decides)."""
@@ -414,10 +450,12 @@ def _document_chunks(doc: Document, chunk_chars: int) -> Iterator[Document]:
 
 
 def _jsonl_documents(lines: Iterable[str], source: str, report: InputReport, warn,
-                     chunk_chars: int = CHUNK_CHARS, ids: _SeenIds | None = None) -> Iterator[Document]:
+                     chunk_chars: int = CHUNK_CHARS, ids: _SeenIds | None = None,
+                     first_line: int = 1) -> Iterator[Document]:
     """Documents of JSONL lines (decoded with surrogateescape); each bad line is skipped and
-    named FILE:LINE, the lines around it are kept."""
-    for lineno, line in enumerate(lines, 1):
+    named FILE:LINE, the lines around it are kept. `first_line`: the number of the first line
+    given (a slice of a file keeps the file's line numbers, and so its default ids)."""
+    for lineno, line in enumerate(lines, first_line):
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
         if not line.strip():

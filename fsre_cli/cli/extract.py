@@ -64,6 +64,16 @@ def extract_command(
                                           help="tkre encoder at extraction: none, or int8 (ONNX Runtime on the CPU, "
                                           "exported once beside the model; needs pip install 'fsre[int8]'; meant for "
                                           "CPUs without native bf16, where torch runs in fp32).")] = "none",
+    engine: Annotated[str, typer.Option("--engine", help="local (this process), or ray: Ray Data over the "
+                                        "cores of this machine or a cluster (pip install 'fsre[ray]'), writing "
+                                        "JSONL shards and a manifest to --output DIR.")] = "local",
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="--engine ray: actors, one CPU "
+                                                   "each (default: the CPUs Ray has).")] = None,
+    address: Annotated[Optional[str], typer.Option("--address", help="--engine ray: join a running cluster "
+                                                   "(auto, or ray://HOST:PORT); default: start a local Ray for "
+                                                   "the run.")] = None,
+    task_lines: Annotated[int, typer.Option("--task-lines", min=1, help="--engine ray: JSONL lines per task "
+                                            "(a text file is one task).")] = 500,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -80,6 +90,8 @@ def extract_command(
     `fsre extract notes.txt --schema s.yaml --min-precision 0.9`
 
     `fsre extract docs.jsonl --schema s.yaml --entities given`
+
+    `fsre extract corpus/ --schema s.yaml --engine ray --workers 8 -o out/` (then `fsre aggregate out/`)
     """
     from fsre_cli import pipeline
     from fsre_cli.entities import ENTITY_MODES
@@ -96,6 +108,17 @@ def extract_command(
         raise UsageError(f"--min-score must be a number from -1 to 1, not {min_score}")
     if min_precision is not None and min_score is not None:
         raise UsageError("--min-precision and --min-score both set the threshold: give one")
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--engine must be local or ray, not {engine!r}")
+    if engine == "ray":
+        from fsre_cli.distributed import check_output_dir, require_ray
+
+        require_ray()  # before any model is trained
+        if "-" in (inputs or []) or files_from == "-":
+            raise UsageError("--engine ray reads files: stdin (-) is for the local engine")
+        check_output_dir(output, resume)
+    elif workers is not None or address is not None:
+        raise UsageError("--workers and --address are for --engine ray")
     sources = expand_paths(inputs or [], glob=glob, files_from=files_from)
     pipeline.check_sources(sources, files_from)
     schema, sidecar = load_schema_and_sidecar(schema_path, log)
@@ -115,6 +138,23 @@ def extract_command(
                             use_llm_cache=not no_cache, recognizer=recognizer, min_precision=min_precision,
                             decision=decision, packing=packing, quantize=quantize,
                             log=log).validate()
+    if engine == "ray":
+        from fsre_cli.distributed import run_ray
+
+        ray_result = run_ray(
+            sources, schema, sidecar, method=method,
+            options=dict(model=model, encoder=encoder, precision=precision, device=device, batch_size=batch_size,
+                         cascade_band=cascade_band, cascade_route=cascade_route, llm_model=llm_model,
+                         use_llm_cache=not no_cache, min_precision=min_precision, decision=decision, packing=packing,
+                         quantize=quantize),
+            recognizer=dict(lang=lang, stanza_dir=stanza_dir, ner_model_path=ner_model, entities=entities,
+                            use_gpu=device == "cuda"),
+            output=output, resume=resume, workers=workers, address=address, input_format=input_format,
+            min_score=min_score, lines_per_task=task_lines, log=log)
+        log.info(ray_result.summary() + f"; shards in {output}")
+        if ray_result.skipped and not keep_going:
+            raise typer.Exit(1)
+        return
     pipeline.preflight(sources, recognizer, input_format=input_format, output=output, resume=resume)
     scorer = build(schema, sidecar, method=method, options=options)
     result = pipeline.run(sources, schema, scorer, recognizer, output=output, resume=resume,
