@@ -60,7 +60,7 @@ def test_ray_with_two_workers_writes_the_local_engines_records_and_resumes(tmp_p
     generated_docs(docs, 300)
     model = tmp_path / "model"
     schema = "schemas/org-people.yaml"
-    trained = fsre("train", schema, "--entities", "given", "--epochs", "2", "--mslm-epochs", "1", "--scl-epochs", "1",
+    trained = fsre("train", schema, "--entities", "given", "--no-pretrain", "--epochs", "1",
                    "-o", str(model), env=env)
     assert trained.returncode == 0, trained.stderr
     inputs = ["examples/org-people.jsonl", str(docs)]
