@@ -13,6 +13,19 @@ from fsre_cli.tkre.model import PairClassifier
 from fsre_cli.tkre.packing import PACKED_MAX_LENGTH, encode_pairs
 
 TEXT = "Bill Gates founded Microsoft in Albuquerque with Paul Allen."
+# three sentences, each an ORG founded by one PERSON and hiring another: NOTA pairs in every one
+FOUNDED_SCHEMA = """\
+name: founded
+entity_types: {PERSON: [PERSON], ORG: [ORG]}
+relations:
+  founded_by:
+    head: ORG
+    tail: PERSON
+    examples:
+      - {text: "Microsoft was founded by Bill Gates; it later hired Steve Ballmer.", head: Microsoft, tail: Bill Gates}
+      - {text: "Apple was founded by Steve Jobs; it later hired Tim Cook.", head: Apple, tail: Steve Jobs}
+      - {text: "Amazon was founded by Jeff Bezos; it later hired Andy Jassy.", head: Amazon, tail: Jeff Bezos}
+"""
 MENTIONS = [(0, 10, "PERSON"), (19, 28, "ORG"), (32, 43, "LOC"), (49, 59, "PERSON")]
 
 
@@ -120,18 +133,7 @@ def test_packed_training_with_pair_context_round_trips(tmp_path) -> None:
     from fsre_cli.tkre.config import TrainConfig
     from fsre_cli.tkre.train import train_model
 
-    schema = parse_schema("""\
-name: ctx
-entity_types: {PERSON: [PERSON], ORG: [ORG]}
-relations:
-  founded_by:
-    head: ORG
-    tail: PERSON
-    examples:
-      - {text: "Microsoft was founded by Bill Gates; it later hired Steve Ballmer.", head: Microsoft, tail: Bill Gates}
-      - {text: "Apple was founded by Steve Jobs; it later hired Tim Cook.", head: Apple, tail: Steve Jobs}
-      - {text: "Amazon was founded by Jeff Bezos; it later hired Andy Jassy.", head: Amazon, tail: Jeff Bezos}
-""")
+    schema = parse_schema(FOUNDED_SCHEMA)
     config = TrainConfig(mslm_epochs=1, scl_epochs=1, epochs=2, min_epochs=1, packing="sentence", pair_context=True,
                          nota_balance=True, heldout=0.0, precision="fp32")
     artifact = train_model(schema, None, config).artifact
@@ -168,18 +170,7 @@ def test_packed_batch_sets_the_passes_per_step_and_only_packed_keys() -> None:
     from fsre_cli.tkre.config import TrainConfig, cache_key
     from fsre_cli.tkre.train import train_model
 
-    schema = parse_schema("""\
-name: steps
-entity_types: {PERSON: [PERSON], ORG: [ORG]}
-relations:
-  founded_by:
-    head: ORG
-    tail: PERSON
-    examples:
-      - {text: "Microsoft was founded by Bill Gates; it later hired Steve Ballmer.", head: Microsoft, tail: Bill Gates}
-      - {text: "Apple was founded by Steve Jobs; it later hired Tim Cook.", head: Apple, tail: Steve Jobs}
-      - {text: "Amazon was founded by Jeff Bezos; it later hired Andy Jassy.", head: Amazon, tail: Jeff Bezos}
-""")
+    schema = parse_schema(FOUNDED_SCHEMA)
     def key(**knobs) -> str:
         return cache_key(schema, None, TrainConfig(**knobs).for_device("cpu"), "fp")
 
