@@ -81,12 +81,13 @@ class RayResult:
     triples: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
-    startup_seconds: float = 0.0
+    startup_seconds: float | None = None  # None: nothing was left to do, Ray was not started
 
     def summary(self) -> str:
         before = f" ({self.done_before} finished by an earlier run, skipped)" if self.done_before else ""
+        start = f" (ray start {self.startup_seconds:.1f}s)" if self.startup_seconds is not None else ""
         return (f"{self.tasks} tasks{before}, {self.documents} documents, {self.triples} triples "
-                f"in {self.seconds:.1f}s (ray start {self.startup_seconds:.1f}s)")
+                f"in {self.seconds:.1f}s{start}")
 
 
 def plan_tasks(sources: Sequence[str], input_format: str = "auto", lines_per_task: int = LINES_PER_TASK,

@@ -98,46 +98,6 @@ def fsre(*args: str, env: dict | None = None):
                           cwd=ROOT, timeout=600)
 
 
-@pytest.mark.slow
-def test_train_with_a_corpus_pretrains_on_it_and_extract_reads_that_model(tmp_path: Path) -> None:
-    schema_file = tmp_path / "s.yaml"
-    schema_file.write_text(SCHEMA)
-    docs = tmp_path / "docs.jsonl"
-    with docs.open("w") as fh:
-        for i in range(40):
-            s = _sentence(i, with_pair=i % 4 != 0)
-            fh.write(json.dumps({"id": f"d{i}", "text": s.text,
-                                 "entities": [{"start": m.start, "end": m.end, "type": m.type}
-                                              for m in s.mentions]}) + "\n")
-    env = {"FSRE_CACHE_DIR": str(tmp_path / "cache")}
-    quick = ["--epochs", "2", "--mslm-epochs", "1", "--scl-epochs", "1", "--entities", "given"]
-    model = tmp_path / "model"
-    trained = fsre("train", str(schema_file), *quick, "--corpus", str(docs), "--corpus-sentences", "20",
-                   "-o", str(model), env=env)
-    from fsre_cli.tkre.config import TrainConfig
-    from fsre_cli.tkre.train import corpus_epochs
-
-    assert [corpus_epochs(n, TrainConfig()) for n in (20, 424, 2000, 5000)] == [10, 6, 1, 1]
-    assert trained.returncode == 0, trained.stderr
-    assert "corpus: 20 sentences" in trained.stderr
-    meta = json.loads((model / "fsre.json").read_text())
-    assert meta["corpus"]["sentences"] == 20 and meta["config"]["corpus_steps"] == 150
-    stages = [json.loads(line)["stage"] for line in (model / "train_log.jsonl").read_text().splitlines()]
-    assert stages.count("corpus") == 20  # 20 sentences, 16 per step: 2 steps an epoch, 10 epochs at most
-    assert stages.index("corpus") < stages.index("mslm")
-    # the same corpus and seed: the cached model; another seed samples other sentences
-    again = fsre("train", str(schema_file), *quick, "--corpus", str(docs), "--corpus-sentences", "20", env=env)
-    assert again.returncode == 0 and "training a model" not in again.stderr
-    out = fsre("extract", str(docs), "--schema", str(schema_file), "--model", str(model), "--min-score", "0",
-               env=env)
-    assert out.returncode == 0, out.stderr
-    assert {json.loads(line)["relation"] for line in out.stdout.splitlines()} == {"works_for"}
-    missing = fsre("train", str(schema_file), *quick, "--corpus", str(tmp_path / "nope.txt"), env=env)
-    assert missing.returncode != 0 and "nope.txt" in missing.stderr and "Traceback" not in missing.stderr
-    refused = fsre("train", str(schema_file), "--no-pretrain", "--corpus", str(docs), env=env)
-    assert refused.returncode == 2 and "--no-pretrain" in refused.stderr
-
-
 def test_silver_is_capped_by_the_real_examples_and_above_the_threshold(schema) -> None:
     import torch
 
@@ -174,39 +134,55 @@ def test_a_silver_file_is_checked_line_by_line(schema, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_self_training_adds_silver_from_the_corpus_and_keeps_it_beside_the_schema(tmp_path: Path) -> None:
+def test_train_with_a_corpus_and_self_training_end_to_end(tmp_path: Path) -> None:
+    """One training covers corpus MSLM, a self-training round, the silver file, the cache and extract."""
+    from fsre_cli.schema import load_schema
+    from fsre_cli.tkre.config import TrainConfig
+    from fsre_cli.tkre.silver import read_silver
+    from fsre_cli.tkre.train import corpus_epochs
+
+    assert [corpus_epochs(n, TrainConfig()) for n in (20, 424, 2000, 5000)] == [10, 6, 1, 1]
     schema_file = tmp_path / "s.yaml"
     schema_file.write_text(SCHEMA)
     docs = tmp_path / "docs.jsonl"
     with docs.open("w") as fh:
-        for i in range(30):
-            s = _sentence(i, verb="works for")  # worded like the examples: the model is confident on some
+        for i in range(40):  # worded like the examples, so the model is confident on some; 10 without a pair
+            s = _sentence(i, verb="works for", with_pair=i % 4 != 0)
             fh.write(json.dumps({"id": f"d{i}", "text": s.text, "entities": [
                 {"start": m.start, "end": m.end, "type": m.type} for m in s.mentions]}) + "\n")
     env = {"FSRE_CACHE_DIR": str(tmp_path / "cache")}
+    model = tmp_path / "model"
     args = ["train", str(schema_file), "--epochs", "4", "--mslm-epochs", "1", "--scl-epochs", "1", "--entities",
-            "given", "--corpus", str(docs), "--self-train", "1", "-o", str(tmp_path / "model")]
+            "given", "--corpus", str(docs), "--corpus-sentences", "20", "--self-train", "1", "-o", str(model)]
     trained = fsre(*args, env=env)
     assert trained.returncode == 0, trained.stderr
-    from fsre_cli.schema import load_schema
-    from fsre_cli.tkre.silver import read_silver
-
+    assert "corpus: 20 sentences" in trained.stderr
+    meta = json.loads((model / "fsre.json").read_text())
+    assert meta["corpus"]["sentences"] == 20 and meta["config"]["corpus_steps"] == 150
+    log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
+    stages = [entry["stage"] for entry in log]
+    assert stages.count("corpus") == 20  # 20 sentences, 16 per step: 2 steps an epoch, 10 epochs at most
+    assert stages.index("corpus") < stages.index("mslm")
     silver = read_silver(tmp_path / "s.silver.jsonl", load_schema(schema_file))
     positives = [s for s in silver if s.relation]
     assert 1 <= len(positives) <= 3 and len(silver) == 5 * len(positives)  # capped by the 3 examples; 4 NOTA each
-    meta = json.loads((tmp_path / "model" / "fsre.json").read_text())
     assert meta["config"]["self_train"] == 1 and meta["corpus"]["silver"]["positives"] == len(positives)
-    log = [json.loads(line) for line in (tmp_path / "model" / "train_log.jsonl").read_text().splitlines()]
     assert any(entry.get("round") == 1 for entry in log)
     (tmp_path / "s.silver.jsonl").unlink()  # a cached model writes its silver again
     again = fsre(*args, env=env)
     assert again.returncode == 0 and "training a model" not in again.stderr
     assert len(read_silver(tmp_path / "s.silver.jsonl")) == len(silver)
-    refused = fsre("train", str(schema_file), "--self-train", "1", env=env)
-    assert refused.returncode == 2 and "--corpus" in refused.stderr
+    out = fsre("extract", str(docs), "--schema", str(schema_file), "--model", str(model), "--min-score", "0", env=env)
+    assert out.returncode == 0, out.stderr
+    assert {json.loads(line)["relation"] for line in out.stdout.splitlines()} == {"works_for"}
     checked = fsre("schema", "check", str(schema_file))
     assert checked.returncode == 0 and f"{len(silver)} silver pairs in s.silver.jsonl" in checked.stderr
     with (tmp_path / "s.silver.jsonl").open("a") as fh:
         fh.write(json.dumps({**positives[0].to_record(), "relation": "born_in"}) + "\n")
     broken = fsre("schema", "check", str(schema_file))
     assert broken.returncode == 2 and f"s.silver.jsonl:{len(silver) + 1}: invalid silver line" in broken.stderr
+    missing = fsre("train", str(schema_file), "--corpus", str(tmp_path / "nope.txt"), env=env)
+    assert missing.returncode == 2 and "nope.txt" in missing.stderr and "Traceback" not in missing.stderr
+    for bad, message in ((["--no-pretrain", "--corpus", str(docs)], "--no-pretrain"), (["--self-train", "1"], "--corpus")):
+        refused = fsre("train", str(schema_file), *bad, env=env)
+        assert refused.returncode == 2 and message in refused.stderr
