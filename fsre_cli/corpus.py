@@ -79,16 +79,10 @@ def document_sentences(sources: Sequence[str], recognizer, *, log: Log = NULL_LO
     """The sentences of `sources` (what `fsre extract` reads: files, folders, JSONL with or
     without entities, `-`) with the recognizer's mentions, one at a time."""
     from fsre_cli.inputs import InputReport, read_documents
+    from fsre_cli.pipeline import usable
 
     report = InputReport()
-
-    def usable(doc) -> bool:
-        problem = recognizer.given_problem(doc)
-        if problem:
-            report.skip(f"document {json.dumps(doc.id, ensure_ascii=False)}", problem, log.warn)
-        return problem is None
-
-    docs = (d for d in read_documents(sources, report, warn=log.warn) if usable(d))
+    docs = (d for d in read_documents(sources, report, warn=log.warn) if usable(d, recognizer, report, log.warn))
     with log.progress("reading the corpus", total=None) as bar:
         for _doc, sentences in recognizer.process(docs):
             for s in sentences:

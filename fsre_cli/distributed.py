@@ -147,13 +147,13 @@ class ExtractActor:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         from fsre_cli.inputs import InputReport
-        from fsre_cli.pipeline import ExtractStats, extract_triples
+        from fsre_cli.pipeline import ExtractStats, extract_triples, usable
 
         out: dict[str, list] = {"id": [], "lines": [], "documents": [], "triples": [], "skipped": []}
         for i in range(len(batch["id"])):
             task = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in batch.items()}
             report, stats = InputReport(), ExtractStats()
-            docs = (d for d in self.documents(task, report) if self._usable(d, report))
+            docs = (d for d in self.documents(task, report) if usable(d, self.recognizer, report))
             lines: list[str] = []
             for _doc, triples in extract_triples(self.recognizer.process(docs), self.schema, self.scorer,
                                                  min_score=self.min_score, stats=stats):
@@ -164,12 +164,6 @@ class ExtractActor:
             out["triples"].append(len(lines))
             out["skipped"].append(json.dumps(report.skipped))
         return out
-
-    def _usable(self, doc, report) -> bool:
-        problem = self.recognizer.given_problem(doc)
-        if problem:
-            report.skip(f"document {json.dumps(doc.id, ensure_ascii=False)}", problem, None)
-        return problem is None
 
 
 def read_manifest(output: Path) -> dict[str, dict]:

@@ -136,19 +136,11 @@ def run(
     # and written, so a slow stream (tail -f) gets its triples without waiting for more
     feed = StreamFeed(stdin or sys.stdin) if "-" in sources else None
 
-    def usable(doc: Document) -> bool:
-        """A document whose given entities cannot be used is skipped alone, never the run."""
-        where = f"document {json.dumps(doc.id, ensure_ascii=False)}"
-        problem = recognizer.given_problem(doc)
-        if problem:
-            report.skip(where, problem.removeprefix(where + ": "), log.warn)
-        return problem is None
-
     def todo(doc: Document) -> bool:
         if writer.is_done(doc.id):
             stats.already_done += doc.offset == 0  # counted once, at its first chunk
             return False
-        return usable(doc)
+        return usable(doc, recognizer, report, log.warn)
 
     docs = (d for d in read_documents(sources, report, warn=log.warn, input_format=input_format, stdin=feed)
             if todo(d))
@@ -170,6 +162,17 @@ def run(
     finally:
         writer.close()
     return RunResult(stats, list(report.skipped), scorer.run_summary(), scorer.method)
+
+
+def usable(doc: Document, recognizer, report, warn: Callable[[str], None] | None = None) -> bool:
+    """Whether the recognizer can use `doc`'s given entities; if not, the document is skipped
+    alone (said once, as `document "ID": reason`), never the run. The local engine, the Ray
+    workers and corpus reading all check documents here."""
+    where = f"document {json.dumps(doc.id, ensure_ascii=False)}"
+    problem = recognizer.given_problem(doc)
+    if problem:
+        report.skip(where, problem.removeprefix(where + ": "), warn)
+    return problem is None
 
 
 def decide(pred: Prediction, min_score: float | None) -> tuple[str, float] | None:

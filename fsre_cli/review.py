@@ -157,12 +157,30 @@ def review_hash(decisions: Sequence[Decision]) -> str:
 
 
 # --------------------------------------------------------------------------- the review session
-def locate_in_sentence(sentence: str, record: dict) -> tuple[Span, Span] | None:
-    """The record's head and tail inside its evidence sentence (the occurrences whose distance
-    is the record's own), or None when the sentence does not hold them."""
-    from fsre_cli.view import _in_evidence
+def pair_in_sentence(sentence: str, record: dict) -> tuple[int, int, int, int] | None:
+    """A record's head and tail offsets inside its evidence sentence: the occurrences of their
+    texts whose distance is the record's own (document offsets), else the first of each; None
+    when the sentence does not hold both."""
+    head, tail = record["head"], record["tail"]
 
-    found = _in_evidence(sentence, record)
+    def places(text: str) -> list[int]:
+        found, i = [], sentence.find(text)
+        while i >= 0 and text:
+            found.append(i)
+            i = sentence.find(text, i + 1)
+        return found
+
+    heads, tails = places(head["text"]), places(tail["text"])
+    if not heads or not tails:
+        return None
+    gap = tail["start"] - head["start"]
+    h, t = next(((h, t) for h in heads for t in tails if t - h == gap), (heads[0], tails[0]))
+    return h, h + len(head["text"]), t, t + len(tail["text"])
+
+
+def locate_in_sentence(sentence: str, record: dict) -> tuple[Span, Span] | None:
+    """`pair_in_sentence` as the head's and tail's spans."""
+    found = pair_in_sentence(sentence, record)
     if found is None:
         return None
     hs, he, ts, te = found
@@ -202,11 +220,12 @@ def order_triples(triples: list[dict], order: str, threshold: float | None = Non
     if order == "document":
         return list(triples)
     scored = [t for t in triples if isinstance(t.get("score"), (int, float))]
+    unscored = [t for t in triples if not isinstance(t.get("score"), (int, float))]
     if order == "score":
-        return sorted(scored, key=lambda t: -t["score"]) + [t for t in triples if t not in scored]
+        return sorted(scored, key=lambda t: -t["score"]) + unscored
     if threshold is None:
         threshold = min((t["score"] for t in scored), default=0.5)
-    return sorted(scored, key=lambda t: abs(t["score"] - threshold)) + [t for t in triples if t not in scored]
+    return sorted(scored, key=lambda t: abs(t["score"] - threshold)) + unscored
 
 
 class ReviewLog:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from fsre_cli.documents import Document
+from fsre_cli.review import decision_record, pair_in_sentence
 
 # distinct, readable on white; types beyond them cycle
 PALETTE = ("#f6c177", "#9ccfd8", "#c4a7e7", "#ebbcba", "#a3d9a5", "#f0a6ca", "#b8c0e0", "#e6d98c", "#8fd3c1",
@@ -58,31 +59,9 @@ def whole_documents(chunks: Iterable[Document]) -> dict[str, Document]:
     return out
 
 
-def _in_evidence(evidence: str, record: dict[str, Any]) -> tuple[int, int, int, int] | None:
-    """Head and tail offsets inside the evidence sentence: the occurrences of their texts whose
-    distance is the records' own, else the first of each."""
-    head, tail = record["head"], record["tail"]
-
-    def places(text: str) -> list[int]:
-        found, i = [], evidence.find(text)
-        while i >= 0 and text:
-            found.append(i)
-            i = evidence.find(text, i + 1)
-        return found
-
-    heads, tails = places(head["text"]), places(tail["text"])
-    if not heads or not tails:
-        return None
-    gap = tail["start"] - head["start"]
-    h, t = next(((h, t) for h in heads for t in tails if t - h == gap), (heads[0], tails[0]))
-    return h, h + len(head["text"]), t, t + len(tail["text"])
-
-
 def review_payload(record: dict[str, Any]) -> dict[str, Any] | None:
     """The review line for this triple without its decision and time, which the page adds when a
     button is pressed (`fsre_cli.review`); None when its evidence does not hold its pair."""
-    from fsre_cli.review import decision_record
-
     line = decision_record(record, "accept", record["relation"], now="")
     if line is None:
         return None
@@ -121,7 +100,7 @@ def build_view(records: Iterable[dict[str, Any]], documents: dict[str, Document]
             if doc is None:
                 doc = docs[key] = ViewDocument(record["doc"], record.get("evidence", ""), from_evidence=True,
                                                sentence=record["sentence"])
-            spans = _in_evidence(doc.text, record)
+            spans = pair_in_sentence(doc.text, record)
             if spans is None:
                 doc.triples.append({**base, "head": None, "tail": None})
                 continue

@@ -619,14 +619,15 @@ def run_crossre(
     try:
         for domain in domains:
             train = load_crossre(folder / f"{domain}-train.json")
-            dev = subsample(load_crossre(folder / f"{domain}-dev.json"), max_sentences, sample_seed)
+            dev_all = load_crossre(folder / f"{domain}-dev.json")
+            dev = subsample(dev_all, max_sentences, sample_seed)
             with sw(domain):
                 # the unlabelled corpus of `corpus=N` rows: the domain's train and dev sentences, as
                 # a user's documents would be (transductive: no relation labels)
                 r, tests[domain] = run_dataset(f"crossre-{domain}", train, dev, descriptions=CROSSRE_DESCRIPTIONS,
                                                templates=CROSSRE_TEMPLATES, ks=ks, seeds=seeds, rows=rows, ctx=ctx,
                                                protocol=settings.protocol(),
-                                               corpus=train + load_crossre(folder / f"{domain}-dev.json"))
+                                               corpus=train + dev_all)
             runs += r
     finally:
         ctx.llm.close()

@@ -194,9 +194,9 @@ def set_threads(threads: int | None = None) -> int:
 @contextlib.contextmanager
 def training_attention(model, device: str):
     """Eager attention for training steps on a CPU, the model's own (SDPA) everywhere else.
-    On a CPU, torch's flash-attention kernel takes about 10x its forward time for the backward
-    pass (27 ms against 2.6 ms per layer at 16 x 70 tokens); eager attention's backward is plain
-    matrix products, and a whole fine-tuning step runs 1.4x faster. Scoring keeps SDPA, which is
+    On a CPU, torch's flash-attention kernel is slow in the backward pass; eager attention's
+    backward is plain matrix products: a fine-tuning epoch runs 1.17x faster, 1.46x with fused AdamW
+    (`benchmarks/training_step.py`, BENCHMARKS.md "Training time"). Scoring keeps SDPA, which is
     faster forward only. The two compute the same function (floating-point order aside)."""
     setter = getattr(model, "set_attn_implementation", None)
     before = getattr(getattr(model, "config", None), "_attn_implementation", None)
@@ -212,7 +212,7 @@ def training_attention(model, device: str):
 
 def adamw(params, lr: float, device: str):
     """AdamW with torch's fused kernel where it has one (CPU, CUDA): one pass over each
-    parameter instead of a dozen element-wise ops (measured: 1.3x per CPU fine-tuning step)."""
+    parameter instead of a dozen element-wise ops (1.30x per CPU fine-tuning epoch, `benchmarks/training_step.py`)."""
     import torch
 
     return torch.optim.AdamW(params, lr=lr, fused=device in ("cpu", "cuda"))

@@ -111,12 +111,14 @@ def train_model(
     threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
                                                                 list(schema.relations))
     silver: list[SilverPair] = []
-    real = Counter(e.relation for e in examples)
-    for round_ in range(1, rounds + 1):
+    real = Counter(e.relation for e in schema.examples)  # the user's own: synthetic examples do not raise the cap
+    if rounds:  # the corpus pairs are the same every round: marked once
         pairs, sentence_of = corpus_candidates(corpus, schema)
         encoded = encode_pairs(pairs, tokenizer, config.max_length, config.packing, sentences=sentence_of)
-        probs = predict_probs(classifier, encoded, [allowed_mask(schema, p.head_type, p.tail_type) for p in pairs],
-                              tokenizer.pad_token_id, device, batch_size=tile_rows(config.packing, SCORING_ROWS),
+        allowed = [allowed_mask(schema, p.head_type, p.tail_type) for p in pairs]
+    for round_ in range(1, rounds + 1):
+        probs = predict_probs(classifier, encoded, allowed, tokenizer.pad_token_id, device,
+                              batch_size=tile_rows(config.packing, SCORING_ROWS),
                               precision=config.precision) if pairs else torch.zeros((0, len(schema.relations) + 1))
         silver = pick_silver(pairs, probs, schema, dict(real), threshold, ratio=config.silver_ratio,
                              nota_per_positive=config.negatives_per_example, round_=round_)
