@@ -194,14 +194,10 @@ def check_output_dir(output: Path | None, resume: bool) -> None:
 
 
 def write_shard(output: Path, task: Task, text: str) -> None:
-    shards = output / SHARDS
-    shards.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=shards, prefix=f".{task.shard}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text + ("\n" if text else ""))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, shards / task.shard)
+    from fsre_cli.sidecar import write_text_atomic
+
+    (output / SHARDS).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(output / SHARDS / task.shard, text + ("\n" if text else ""))
 
 
 def run_ray(sources: Sequence[str], schema, sidecar, *, method: str, options: dict[str, Any],

@@ -277,7 +277,7 @@ def promote(schema_path: Path) -> tuple[int, int]:
 
     from fsre_cli.errors import SchemaError, UsageError
     from fsre_cli.schema import load_schema
-    from fsre_cli.sidecar import write_sidecar
+    from fsre_cli.sidecar import write_sidecar, write_text_atomic
 
     schema = load_schema(schema_path)
     path = schema.review_path
@@ -326,34 +326,14 @@ def promote(schema_path: Path) -> tuple[int, int]:
             lines[index - 1] += "\n"
         lines.insert(index, text)
     old_review = path.read_text(encoding="utf-8")
-    write_sidecar_text(schema_path, "".join(lines))
+    write_text_atomic(schema_path, "".join(lines))
     write_sidecar(path, [])  # every decision is now in the schema
     try:
         load_schema(schema_path)
     except SchemaError as exc:
-        write_sidecar_text(schema_path, source)
-        write_sidecar_text(path, old_review)
+        write_text_atomic(schema_path, source)
+        write_text_atomic(path, old_review)
         raise UsageError(f"{schema_path}: promoting the review decisions would break the schema, so nothing "
                          f"changed: {exc.problems[0]}") from None
     path.unlink()
     return len(examples), len(negatives)
-
-
-def write_sidecar_text(path: Path, text: str) -> None:
-    """Replace a file's text atomically (a temporary file beside it, then a rename)."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        except FileNotFoundError:
-            pass
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

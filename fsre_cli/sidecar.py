@@ -108,15 +108,20 @@ def read_sidecar(path: Path, schema: Schema | None = None) -> Sidecar:
 
 
 def write_sidecar(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write the records as JSON lines, atomically (`write_text_atomic`)."""
+    write_text_atomic(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
     """Write atomically: a temporary file in the same folder, flushed to disk, then renamed over
-    `path`, so an interrupted or concurrent run never leaves a half-written sidecar. The file
-    keeps the permissions of the one it replaces."""
+    `path`, so an interrupted or concurrent run never leaves a half-written file. The file keeps
+    the permissions of the one it replaces. Sidecars, review files, schema promotions and Ray
+    shards are all written here."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         try:
