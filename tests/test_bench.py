@@ -552,3 +552,70 @@ def test_modes_benchmark_runs_every_mode_on_the_same_candidates(tmp_path, monkey
     with pytest.raises(UsageError, match="--modes"):
         parse_mode("document")
     assert agreement([("a", 0.5), (None, 0.1)], [("a", 0.6), ("a", 0.2)])["same_decision"] == 0.5
+
+
+# --------------------------------------------------------------------------- the simulated reviewer
+class FixedScorer:
+    """Scores each candidate by its place in the list: the first candidate nearest the threshold."""
+
+    method = "tkre"
+    threshold = 0.5
+
+    def predict(self, candidates):
+        return [Prediction(c.relations[0], 0.5 + 0.01 * i, c.relations[0], 0.5 + 0.01 * i)
+                for i, c in enumerate(candidates)]
+
+
+def test_the_simulated_reviewer_decides_by_the_gold_in_review_order_and_teaches_through_the_schema(tmp_path):
+    from fsre_cli.bench.reviewer import reviewed_docs, simulate_review, without_docs
+
+    folder = write_crossre(tmp_path / "crossre")
+    train, dev = load_crossre(folder / "news-train.json"), load_crossre(folder / "news-dev.json")
+    schema = kshot_schema(train, 2, 0, CROSSRE_DESCRIPTIONS, name="news")
+    test = build_test_set(dev, schema)
+    gold = {(g["doc"], g["head"]["start"], g["tail"]["start"]): g["relation"] for g in test.gold}
+    reviewed, info = simulate_review(schema, FixedScorer(), test, 5)
+    assert info["reviewed"] == 5 == len(reviewed.review) and info["emitted"] == len(test.candidates)
+    assert info["accept"] + info["reject"] + info["relation"] == 5
+    # uncertain first: the five candidates scored nearest the threshold, in that order
+    assert [d.key[2:] for d in reviewed.review] == [((c.head.start, c.head.end), (c.tail.start, c.tail.end))
+                                                    for c in test.candidates[:5]]
+    for d, c in zip(reviewed.review, test.candidates):
+        truth = gold.get((c.sentence.doc_id, c.head.start, c.tail.start))
+        expected = ("accept" if truth == c.relations[0] else
+                    "relation" if truth is not None and truth in c.relations else "reject")
+        assert d.decision == expected and (d.relation == truth if expected != "reject" else True)
+    assert schema.review == [] and len(reviewed.examples) > len(schema.examples)
+    assert len(reviewed.negatives) > len(schema.negatives)  # the fixture's first pairs include NOTA ones
+    assert reviewed.content_hash() != schema.content_hash()
+    rest = without_docs(test, reviewed_docs(reviewed))
+    assert rest.candidates and all(c.sentence.doc_id not in reviewed_docs(reviewed) for c in rest.candidates)
+    assert {g["doc"] for g in rest.gold} <= {s.id for s in rest.sentences}
+    assert simulate_review(schema, FixedScorer(), test, 0)[0].review == []
+
+
+@pytest.mark.slow
+def test_corpus_and_review_rows_train_and_score_their_own_models(tmp_path, monkeypatch):
+    """Rows that differ only in bench knobs (corpus, review) share a TrainConfig: each must still
+    be scored with its own model, not the first row's scores. The quick models trained on the tiny
+    fixture emit nothing at their calibrated threshold, so calibration is pinned at 0 (every pair's
+    best relation is emitted) to give the reviewer triples to decide."""
+    import fsre_cli.tkre.train
+
+    monkeypatch.setenv("FSRE_CACHE_DIR", str(tmp_path / "cache"))
+    calibrate = fsre_cli.tkre.train.calibrate
+    monkeypatch.setattr(fsre_cli.tkre.train, "calibrate", lambda *a, **kw: (0.0, *calibrate(*a, **kw)[1:]))
+    folder = write_crossre(tmp_path / "crossre")
+    res = invoke_json(["bench", "crossre", "--data", str(folder), "--domains", "news", "--k", "2", "--methods=",
+                       "--tkre-variants", "epochs=3;epochs=3,corpus=3;epochs=3,review=4", "--seeds", "0",
+                       "--device", "cpu", "--threads", "1", "--quick", "--cache-models", "--no-local-llm", "-q"])
+    rows = {r["variant"]: r for r in res["runs"]}
+    models = [rows[f"tkre[{v}]"]["model"] for v in ("epochs=3", "epochs=3,corpus=3", "epochs=3,review=4")]
+    assert len(set(models)) == 3 and all(models)
+    review = rows["tkre[epochs=3,review=4]"]["review"]
+    assert review["reviewed"] == min(4, review["emitted"]) > 0
+    assert review["accept"] + review["reject"] + review["relation"] == review["reviewed"]
+    assert 0 <= review["f1_unreviewed"] <= 1 and review["unreviewed_sentences"] < 4
+    (summary,) = [s for s in res["summary"] if s["variant"] == "tkre[epochs=3,review=4]"]
+    assert summary["review"]["reviewed"]["mean"] == review["reviewed"]
+    assert len(list((tmp_path / "cache" / "models").glob("*/fsre.json"))) == 3

@@ -77,14 +77,15 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
     return out
 
 
-BENCH_KNOBS = {"corpus": 0}  # variant knobs that are not TrainConfig fields, with their "off" values
+BENCH_KNOBS = {"corpus": 0, "review": 0}  # variant knobs that are not TrainConfig fields, with their "off" values
 
 
 def parse_train_variants(text: str | None) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
     """``"statements=true;heldout=0,epochs=20"`` -> one extra tkre row per `;` item, each a set of
-    TrainConfig overrides (values read as the field's type), named ``tkre[...]``. One knob is the
+    TrainConfig overrides (values read as the field's type), named ``tkre[...]``. Two knobs are the
     benchmark's own: ``corpus=N`` pre-trains on N sentences of the dataset's unlabelled corpus
-    (see `labeled.run_crossre`)."""
+    (see `labeled.run_crossre`), and ``review=N`` retrains after a simulated reviewer decided the
+    first N triples `fsre review` would show (`bench.reviewer`)."""
     from fsre_cli.tkre.config import TrainConfig
 
     defaults = {**TrainConfig().to_dict(), **BENCH_KNOBS}

@@ -28,6 +28,7 @@ trained and scored once per seed and K.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from typing import Any, Mapping, Sequence
 
 from fsre_cli.bench.common import Stopwatch, aggregate, environment, progress_lines, subsample
 from fsre_cli.bench.fewrel import train_config
+from fsre_cli.bench.reviewer import reviewed_docs, simulate_review, without_docs
 from fsre_cli.candidates import candidate_pairs
 from fsre_cli.console import NULL_LOG, Log
 from fsre_cli.corpus import CorpusSentence, sample_corpus
@@ -394,15 +396,31 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
         return sidecar_box["value"]
 
     def model(variant: Variant):
+        """(key, config, (artifact, seconds), sidecar info, the schema it trained on, review info).
+        `key` names the model: the config, synthetic data, corpus size and review budget (the
+        last two are bench knobs, not config fields, so two rows may share a config)."""
         knobs = dict(variant.train)
         corpus_size = int(knobs.pop("corpus", 0))
+        review_budget = int(knobs.pop("review", 0))
         config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **knobs)
         side, info = sidecar() if variant.synthetic else (None, None)
-        key = (config, bool(variant.synthetic), corpus_size)
+        key = (config, bool(variant.synthetic), corpus_size, review_budget)
         if key not in models:
+            trained_on, review_info = schema, None
+            if review_budget:  # the model the reviewer corrects: the same row without the review
+                unreviewed = dataclasses.replace(variant, name=f"{variant.name} before review", train=tuple(
+                    (name, value) for name, value in variant.train if name != "review"))
+                _, _, (before, _), _, _, _ = model(unreviewed)
+                scorer = build(schema, None, method="tkre", options=options(artifact=before))
+                trained_on, review_info = simulate_review(schema, scorer, test, review_budget)
+                ctx.log.info(f"  simulated review of {review_info['reviewed']} triples: {review_info['accept']} "
+                             f"accepted, {review_info['reject']} rejected, {review_info['relation']} relabelled")
+                review_info["before"] = before
             corpus = sample_corpus(ctx.corpus_pool, schema, corpus_size, seed) if corpus_size else ()
-            models[key] = train_or_load(schema, side, config, ctx, variant.name, mentions, corpus)
-        return config, models[key], info
+            models[key] = (train_or_load(trained_on, side, config, ctx, variant.name, mentions, corpus),
+                           trained_on, review_info)
+        trained, trained_on, review_info = models[key]
+        return key, config, trained, info, trained_on, review_info
 
     def options(**kw: Any) -> ScorerOptions:
         return ScorerOptions(device=ctx.device, batch_size=ctx.batch_size, seed=seed, mentions=mentions,
@@ -442,17 +460,18 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                         client.close()
             else:
                 base = variant if variant.kind == "tkre" else Variant("tkre", "tkre")
-                config, (artifact, seconds), info = model(base)
-                key = (variant.kind, config, base.synthetic)
+                model_key, config, (artifact, seconds), info, trained_on, review_info = model(base)
+                key = (variant.kind, *model_key)
                 if key not in scores:
                     client = ctx.llm.cold_client() if variant.kind == "cascade" else None
                     try:
-                        scorer = build(schema, None, method=variant.kind,
+                        scorer = build(trained_on, None, method=variant.kind,
                                        options=options(artifact=artifact, llm_client=client))
                         extra: dict[str, Any] = {}
                         if variant.kind == "cascade":
                             extra = {"band": [round(b, 6) for b in scorer.band], "band_source": scorer.band_source}
-                        scores[key] = {**evaluate(scorer, test), "train_seconds": round(seconds, 1),
+                        scores[key] = {**evaluate(scorer, test), "model": artifact.meta.get("cache_key"),
+                                       "train_seconds": round(seconds, 1),
                                        "threshold": float(f"{artifact.threshold:.4g}"),
                                        "train_precision": artifact.meta["config"].get("precision", "fp32"), **extra}
                         if client is not None:
@@ -462,6 +481,10 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                             client.close()
                     if info:
                         scores[key]["synthetic"] = info
+                    if review_info is not None:
+                        scores[key]["review"] = review_report(review_info, scorer, test, trained_on,
+                                                              build(schema, None, method="tkre",
+                                                                    options=options(artifact=review_info["before"])))
             row.update(scores[key])
             speed = row["pairs_per_second"]
             speed_text = "embeddings cached" if speed is None else f"{speed:8.1f} pairs/s"
@@ -472,6 +495,18 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
             ctx.note(f"{variant.name} (seed {seed}): failed: {row['skipped']}")
         out.append(row)
     return out
+
+
+def review_report(review_info: dict[str, Any], after, test: TestSet, reviewed: Schema, before) -> dict[str, Any]:
+    """What the simulated review decided, and F1 before and after it on the test sentences that
+    held no reviewed triple (the whole test set is the row's own F1 and its base row's)."""
+    rest = without_docs(test, reviewed_docs(reviewed))
+    before_rest, after_rest = evaluate(before, rest), evaluate(after, rest)
+    report = {k: v for k, v in review_info.items() if k != "before"}
+    report.update({"unreviewed_sentences": len(rest.sentences), "unreviewed_gold": len(rest.gold),
+                   "f1_unreviewed_before": before_rest["f1"], "f1_unreviewed": after_rest["f1"],
+                   "precision_unreviewed": after_rest["precision"], "recall_unreviewed": after_rest["recall"]})
+    return report
 
 
 def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list[dict[str, Any]]:
@@ -498,6 +533,10 @@ def summarize_rows(runs: Sequence[dict[str, Any]], group: Sequence[str]) -> list
         if rules:
             row["rules"] = {rule: aggregate([r["rules"][rule]["f1"] for r in done if rule in r.get("rules", {})])
                             for rule in rules}
+        for metric in ("f1_unreviewed_before", "f1_unreviewed", "reviewed", "accept", "reject", "relation"):
+            vals = [r["review"][metric] for r in done if metric in r.get("review", {})]
+            if vals:
+                row.setdefault("review", {})[metric] = aggregate(vals)
         eces = [r["reliability"]["ece"] for r in done if "reliability" in r]
         if eces:
             row["ece"] = aggregate(eces)
