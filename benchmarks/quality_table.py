@@ -3,7 +3,10 @@
 Per dataset and method: F1 (mean ± std over seeds) under each tkre decision rule scored on the
 same model (threshold = the calibrated one; nota = the best relation when it beats NOTA;
 relation = per-relation thresholds where the held-out slice had enough pairs), the dev-tuned
-ceiling, ECE, and the summed error kinds.
+ceiling, ECE, and the summed error kinds. Then, where a dataset has more than one row, each row
+against the dataset's first (its base): F1 and the paired per-seed difference, train seconds,
+and for `review=N` rows what the simulated reviewer decided and F1 on the test sentences that
+held no reviewed triple, before and after.
 
     python benchmarks/quality_table.py runs/honest-a.json runs/honest-b.json
 """
@@ -65,11 +68,56 @@ def table(runs: list[dict]) -> str:
     return "\n".join(out)
 
 
+def paired_table(runs: list[dict]) -> str:
+    """Each row against its dataset's first row, seed by seed (paired differences)."""
+    order: dict[str, list[str]] = defaultdict(list)
+    cell: dict[tuple, dict] = {}
+    for r in runs:
+        if r["variant"] not in order[r["dataset"]]:
+            order[r["dataset"]].append(r["variant"])
+        cell[(r["dataset"], r["k"], r["variant"], r["seed"])] = r
+    out = ["| dataset | K | row | F1 | base F1 | difference (paired) | train s | reviewed: accepted / rejected / "
+           "relabelled | F1 on unreviewed sentences, before → after | seeds |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    means: dict[tuple, list[float]] = defaultdict(list)
+    for dataset, variants in order.items():
+        base = variants[0]
+        for variant in variants[1:]:
+            for k in sorted({key[1] for key in cell if key[0] == dataset and key[2] == variant}):
+                pairs = [(cell[key], cell.get((dataset, k, base, key[3]))) for key in cell
+                         if key[:3] == (dataset, k, variant)]
+                pairs = [(r, b) for r, b in pairs if b is not None]
+                if not pairs:
+                    continue
+                diff = [r["f1"] - b["f1"] for r, b in pairs]
+                reviews = [r["review"] for r, _ in pairs if "review" in r]
+                decided = (" / ".join(str(sum(v[name] for v in reviews)) for name in ("accept", "reject", "relation"))
+                           if reviews else "—")
+                unreviewed = (f"{_ms([v['f1_unreviewed_before'] for v in reviews])} → "
+                              f"{_ms([v['f1_unreviewed'] for v in reviews])}" if reviews else "—")
+                seconds = [r["train_seconds"] for r, _ in pairs if r.get("train_seconds")]
+                out.append(f"| {dataset} | {k} | {variant} | {_ms([r['f1'] for r, _ in pairs])} | "
+                           f"{_ms([b['f1'] for _, b in pairs])} | **{_ms(diff)}** | "
+                           f"{f'{statistics.median(seconds):.0f}' if seconds else '—'} | {decided} | {unreviewed} | "
+                           f"{len(pairs)} |")
+                means[(k, variant)].append(statistics.fmean(diff))
+    if len(order) > 1:
+        for (k, variant), diffs in means.items():
+            out.append(f"| **mean of {len(diffs)} datasets** | {k} | {variant} | | | "
+                       f"**{100 * statistics.fmean(diffs):+.1f}** | | | | |")
+    return "\n".join(out) if len(out) > 2 else ""
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    print(table(rows(argv)))
+    runs = rows(argv)
+    print(table(runs))
+    paired = paired_table(runs)
+    if paired:
+        print()
+        print(paired)
     return 0
 
 

@@ -1,6 +1,7 @@
-"""Where fsre keeps what it can rebuild: trained models, LLM answers, example-sentence mentions.
+"""Where fsre keeps what it can rebuild: trained models, LLM answers, example-sentence mentions;
+and where the files a person reviews and commits sit beside a schema (`beside_schema`).
 
-One root for all of them, so `FSRE_CACHE_DIR` moves (and `rm -r` clears) everything at once.
+One root for all of the cache, so `FSRE_CACHE_DIR` moves (and `rm -r` clears) everything at once.
 Light on purpose: a zero-shot run must not import torch to find its cache.
 """
 
@@ -40,3 +41,13 @@ def check_cache_root() -> Path:
     if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
         raise UsageError(f"cache folder {root} is not a writable folder; set FSRE_CACHE_DIR to one")
     return root
+
+
+def beside_schema(schema_path: str | os.PathLike | None, kind: str) -> Path | None:
+    """`NAME.KIND.jsonl` beside the schema file `NAME.yaml` (None for a schema without a file):
+    the synthetic (`synth`), review (`review`) and silver (`silver`) files a person reads and
+    commits with the schema."""
+    if schema_path is None:
+        return None
+    path = Path(schema_path)
+    return path.with_name(f"{path.name.rsplit('.', 1)[0]}.{kind}.jsonl")

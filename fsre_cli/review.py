@@ -50,9 +50,9 @@ class Decision:
 
 def review_path(schema_path: Path | None) -> Path | None:
     """`NAME.review.jsonl` beside the schema file."""
-    if schema_path is None:
-        return None
-    return schema_path.with_name(schema_path.name.rsplit(".", 1)[0] + ".review.jsonl")
+    from fsre_cli.paths import beside_schema
+
+    return beside_schema(schema_path, "review")
 
 
 def pair_key(record: dict) -> tuple:

@@ -226,9 +226,9 @@ class Schema:
     @property
     def sidecar_path(self) -> Path | None:
         """`NAME.synth.jsonl` beside the schema file: synthetic examples and explanations."""
-        if self.path is None:
-            return None
-        return self.path.with_name(self.path.name.rsplit(".", 1)[0] + ".synth.jsonl")
+        from fsre_cli.paths import beside_schema
+
+        return beside_schema(self.path, "synth")
 
     def canonical(self) -> dict[str, Any]:
         """Everything that determines a trained model, in a stable order."""

@@ -93,10 +93,9 @@ def pick_silver(pairs: Sequence[PairSpec], probs: torch.Tensor, schema: Schema, 
 
 def silver_path(schema: Schema) -> Path | None:
     """`NAME.silver.jsonl` beside the schema file (None for a schema without a file)."""
-    if schema.path is None:
-        return None
-    path = Path(schema.path)
-    return path.with_name(path.name.rsplit(".", 1)[0] + ".silver.jsonl")
+    from fsre_cli.paths import beside_schema
+
+    return beside_schema(schema.path, "silver")
 
 
 def write_silver(path: Path, silver: Sequence[SilverPair]) -> None:
