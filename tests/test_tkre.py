@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import pytest
@@ -431,3 +432,47 @@ def test_a_heldout_fraction_of_zero_holds_out_nothing(toy_schema) -> None:
     train, held = split_heldout(instances, 0.0, seed=0)
     assert held == [] and train == instances
     assert split_heldout(instances, 0.2, seed=0)[1]  # the default still holds some out
+
+
+def test_crossfit_folds_put_every_sentence_in_exactly_one_fold_stratified(toy_schema) -> None:
+    from fsre_cli.tkre.data import crossfit_folds
+
+    instances = build_instances(toy_schema.examples, toy_schema)
+    groups = {i.group for i in instances}
+    for k in (2, 3, 5):
+        folds = crossfit_folds(instances, k, seed=0)
+        assert len(folds) == k and sum(len(f) for f in folds) == len(groups) and set().union(*folds) == groups
+        for relation in ("founded_by", "born_in"):  # 5 sentences each: every fold holds one or two
+            per_fold = [len({i.group for i in instances if i.label == relation and i.group in f}) for f in folds]
+            assert max(per_fold) - min(per_fold) <= 1 and min(per_fold) >= 1
+    assert crossfit_folds(instances, 3, seed=0) == crossfit_folds(instances, 3, seed=0)
+    assert crossfit_folds(instances, 3, seed=0) != crossfit_folds(instances, 3, seed=1)
+
+
+def test_crossfit_is_keyed_only_when_on(toy_schema) -> None:
+    fp = resolve_encoder(None).fingerprint
+    default = cache_key(toy_schema, None, TrainConfig(), fp)
+    assert cache_key(toy_schema, None, TrainConfig(crossfit=0), fp) == default
+    assert cache_key(toy_schema, None, TrainConfig(crossfit=3), fp) != default
+    with pytest.raises(UsageError):
+        train_model(toy_schema, None, TrainConfig(crossfit=1))
+
+
+@pytest.mark.slow
+def test_crossfit_scores_every_example_out_of_fold_once_and_trains_the_final_model_on_all(toy_schema) -> None:
+    config = TrainConfig(mslm_epochs=1, scl_epochs=1, epochs=4, min_epochs=1, patience=2, seed=0, crossfit=2)
+    result = train_model(toy_schema, None, config)
+    meta = result.artifact.meta
+    instances = build_instances(toy_schema.examples, toy_schema, seed=0,
+                                negatives_per_example=None if config.packing != "pair" else 4)
+    cf = meta["heldout"]["crossfit"]
+    # every instance of every example sentence scored once, by the fold model that did not train on it
+    assert cf["folds"] == 2 and sum(cf["fold_instances"]) == cf["scored"] == len(instances)
+    assert meta["heldout"]["gold"] == 10  # all ten examples, not a held-out fifth
+    assert meta["train"]["instances"] == len(instances)  # the final model trains on every one
+    assert len(meta["heldout"]["scored"]) == len(instances)
+    stages = [e.get("fold") for e in result.log if e["stage"] == "fine-tune"]
+    assert {1, 2} <= set(stages) and stages[-1] is None  # two fold models, then the final one
+    final_epochs = sum(1 for s in stages if s is None)
+    assert final_epochs == cf["final_epochs"] == int(statistics.median(cf["best_epochs"])) + 1
+    assert 0 < meta["threshold"] < 1

@@ -289,6 +289,32 @@ def split_heldout(instances: list[Instance], fraction: float, seed: int) -> tupl
     return train, heldout
 
 
+def crossfit_folds(instances: Sequence[Instance], folds: int, seed: int) -> list[set[str]]:
+    """The example sentences (instance groups) dealt into `folds` folds, each sentence in exactly
+    one: per relation (shuffled with `seed`), each sentence goes to the fold that holds the fewest
+    of that relation so far (then the fewest sentences), so every fold sees every relation with
+    enough sentences and training on the others keeps most of each relation's examples."""
+    rng = random.Random(f"crossfit/{seed}")
+    by_relation: dict[str, list[str]] = {}
+    for inst in instances:
+        if inst.label is not None and inst.group not in by_relation.setdefault(inst.label, []):
+            by_relation[inst.label].append(inst.group)
+    # sentences without a labelled pair last, as one more "relation"
+    by_relation["\uffff"] = list(dict.fromkeys(i.group for i in instances))
+    out: list[set[str]] = [set() for _ in range(folds)]
+    assigned: set[str] = set()
+    for relation in sorted(by_relation):
+        groups = [g for g in by_relation[relation] if g not in assigned]
+        rng.shuffle(groups)
+        count = [0] * folds
+        for group in groups:
+            f = min(range(folds), key=lambda i: (count[i], len(out[i]), i))
+            out[f].add(group)
+            count[f] += 1
+            assigned.add(group)
+    return out
+
+
 def span_of(text: str, needle: str) -> tuple[int, int] | None:
     i = text.find(needle)
     return None if i < 0 else (i, i + len(needle))

@@ -7,8 +7,10 @@ Finding a cached model or training one is `tkre.store`; the progress display is 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from fsre_cli.tkre.artifact import Artifact, relation_signature
 from fsre_cli.tkre.calibration import calibrate_threshold, relation_thresholds
 from fsre_cli.tkre.config import SCORING_ROWS, TrainConfig, cache_key, sidecar_hash
 from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, example_pair, explanation_pair,
-                                nota_weights, relation_negatives, split_heldout, statement_instances)
+                                crossfit_folds, nota_weights, relation_negatives, split_heldout,
+                                statement_instances)
 from fsre_cli.tkre.encoder import adamw, autocast, load_masked_lm, load_tokenizer, resolve_encoder, training_attention
 from fsre_cli.tkre.inference import allowed_mask, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
@@ -89,7 +92,14 @@ def train_model(
     per_example = None if config.packing != "pair" else config.negatives_per_example
     instances = build_instances(examples, schema, seed=config.seed, mentions=mentions,
                                 negatives_per_example=per_example)
-    train_set, heldout = split_heldout(instances, config.heldout, config.seed)
+    crossfitting = config.crossfit >= 2
+    if config.crossfit == 1 or config.crossfit < 0:
+        raise UsageError(f"cross-fitting needs at least 2 folds, not {config.crossfit}")
+    if crossfitting and config.self_train and corpus:
+        raise UsageError("cross-fitting and self-training together are not supported: choose one")
+    # cross-fitting scores every example out of fold instead of holding a slice out
+    train_set, heldout = (list(instances), []) if crossfitting else split_heldout(instances, config.heldout,
+                                                                                  config.seed)
     if config.statements:  # only beside training examples: a held-out sentence's statement would leak it
         kept = {i.group for i in train_set}
         train_set += [i for i in statement_instances(examples, schema) if i.group in kept]
@@ -105,11 +115,17 @@ def train_model(
     held = HeldOut.mark(heldout, schema, tokenizer, config.max_length, config.packing)
     rounds = config.self_train if corpus else 0
     pretrained = copy.deepcopy(mlm.state_dict()) if rounds else None  # every round fine-tunes from here
-    classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
-    fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
+    crossfit_info = None
+    if crossfitting:
+        classifier, fine_log, best_epoch, calibration, crossfit_info = cross_fit(
+            mlm, tokenizer, schema, instances, train_set, config, device, on_progress)
+        threshold, held_f1, heldout_scores, held_detail = calibration
+    else:
+        classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
+        fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
+        threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
+                                                                    list(schema.relations))
     log += fine_log
-    threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
-                                                                list(schema.relations))
     silver: list[SilverPair] = []
     real = Counter(e.relation for e in schema.examples)  # the user's own: synthetic examples do not raise the cap
     if rounds:  # the corpus pairs are the same every round: marked once
@@ -134,8 +150,9 @@ def train_model(
     meta = {
         "relations": list(schema.relations),
         "threshold": threshold,
-        "heldout": {"instances": len(heldout), "f1": held_f1, "best_epoch": best_epoch, "scores": heldout_scores,
-                    **held_detail},
+        "heldout": {"instances": crossfit_info["scored"] if crossfit_info else len(heldout), "f1": held_f1,
+                    "best_epoch": best_epoch, "scores": heldout_scores, **held_detail,
+                    **({"crossfit": crossfit_info} if crossfit_info else {})},
         "train": {"instances": len(train_set), "positives": sum(1 for i in train_set if i.label),
                   "examples": len(examples), "relation_negatives": len(schema.negatives),
                   "negatives_from": "known mentions" if mentions else "name-like spans"},
@@ -359,13 +376,64 @@ def calibrate(classifier: PairClassifier, tokenizer, held: HeldOut, config: Trai
     held-out slice: 0.5 and nothing else."""
     if not held.pairs:
         return 0.5, None, [], {}
-    probs = held.probs(classifier, tokenizer, config, device)
-    threshold, f1 = calibrate_threshold(probs, held.labels)
+    return calibrate_probs(held.probs(classifier, tokenizer, config, device), held.labels, held.allowed, relations)
+
+
+def calibrate_probs(probs: torch.Tensor, labels: Sequence[int], allowed: Sequence[Sequence[bool]],
+                    relations: Sequence[str] = ()) -> tuple[float, float | None, list[float], dict]:
+    """`calibrate` on scores already computed (a held-out slice's, or cross-fitting's out-of-fold ones)."""
+    labels = list(labels)
+    threshold, f1 = calibrate_threshold(probs, labels)
     # pairs whose types allow no relation are never candidates at extraction time: not kept
-    kept = [i for i, mask in enumerate(held.allowed) if any(mask[1:])]
+    kept = [i for i, mask in enumerate(allowed) if any(mask[1:])]
     scores = sorted(round(float(probs[i, 1:].max()), 5) for i in kept)
     best = probs[:, 1:].argmax(dim=-1)
-    scored = [[round(float(probs[i, 1:].max()), 6), int(best[i]) + 1 == held.labels[i]] for i in kept]
-    detail = {"scored": scored, "gold": sum(1 for y in held.labels if y > 0),
-              "relation_thresholds": relation_thresholds(probs, held.labels, relations) if relations else {}}
+    scored = [[round(float(probs[i, 1:].max()), 6), int(best[i]) + 1 == labels[i]] for i in kept]
+    detail = {"scored": scored, "gold": sum(1 for y in labels if y > 0),
+              "relation_thresholds": relation_thresholds(probs, labels, relations) if relations else {}}
     return threshold, f1, scores, detail
+
+
+def cross_fit(mlm, tokenizer, schema: Schema, instances: Sequence[Instance], train_set: Sequence[Instance],
+              config: TrainConfig, device: str, on_progress: OnProgress | None):
+    """Fine-tuning by cross-fitting: for each of `config.crossfit` folds of the example sentences
+    (`data.crossfit_folds`), a model fine-tuned from the pre-trained encoder on the other folds,
+    stopped early on its own fold, scores that fold; the final model is fine-tuned on every
+    sentence for the folds' median best epoch count. The threshold is calibrated on the
+    out-of-fold scores, so at K = 8 it reads every example's pairs instead of a fifth of them,
+    and no example is kept from training. Returns (classifier, log, final epochs - 1,
+    calibration as `calibrate` returns it, what the folds did)."""
+    folds = crossfit_folds(instances, config.crossfit, config.seed)
+    pretrained = copy.deepcopy(mlm.state_dict())
+    relations = list(schema.relations)
+    log: list[dict] = []
+    probs_parts, labels, allowed, best_epochs, sizes = [], [], [], [], []
+    for number, groups in enumerate(folds, 1):
+        scored = [i for i in instances if i.group in groups]
+        if not scored:
+            continue
+        mlm.load_state_dict(pretrained)
+        classifier = PairClassifier(mlm.base_model, len(relations), context=config.pair_context).to(device)
+        held = HeldOut.mark(scored, schema, tokenizer, config.max_length, config.packing)
+        fold_log, best = fine_tune(classifier, tokenizer, schema, [i for i in train_set if i.group not in groups],
+                                   held, config, device, on_progress, stage=f"fold {number}/{len(folds)}")
+        log += [{**entry, "fold": number} for entry in fold_log]
+        probs_parts.append(held.probs(classifier, tokenizer, config, device))
+        labels += held.labels
+        allowed += held.allowed
+        best_epochs.append(best)
+        sizes.append(len(scored))
+    final_epochs = int(statistics.median(best_epochs)) + 1 if best_epochs else config.epochs
+    mlm.load_state_dict(pretrained)
+    classifier = PairClassifier(mlm.base_model, len(relations), context=config.pair_context).to(device)
+    nothing = HeldOut.mark([], schema, tokenizer, config.max_length, config.packing)
+    final_log, _ = fine_tune(classifier, tokenizer, schema, train_set, nothing,
+                             dataclasses.replace(config, epochs=final_epochs), device, on_progress)
+    log += final_log
+    if probs_parts:
+        calibration = calibrate_probs(torch.cat(probs_parts), labels, allowed, relations)
+    else:
+        calibration = (0.5, None, [], {})
+    info = {"folds": len(folds), "scored": sum(sizes), "fold_instances": sizes, "best_epochs": best_epochs,
+            "final_epochs": final_epochs}
+    return classifier, log, final_epochs - 1, calibration, info
