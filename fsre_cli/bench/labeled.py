@@ -415,7 +415,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                 trained_on, review_info = simulate_review(schema, scorer, test, review_budget)
                 ctx.log.info(f"  simulated review of {review_info['reviewed']} triples: {review_info['accept']} "
                              f"accepted, {review_info['reject']} rejected, {review_info['relation']} relabelled")
-                review_info["before"] = before
+                review_info = {**review_info, "before_model": before}  # what review_report scores again
             corpus = sample_corpus(ctx.corpus_pool, schema, corpus_size, seed) if corpus_size else ()
             models[key] = (train_or_load(trained_on, side, config, ctx, variant.name, mentions, corpus),
                            trained_on, review_info)
@@ -484,7 +484,7 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
                     if review_info is not None:
                         scores[key]["review"] = review_report(review_info, scorer, test, trained_on,
                                                               build(schema, None, method="tkre",
-                                                                    options=options(artifact=review_info["before"])))
+                                                                    options=options(artifact=review_info["before_model"])))
             row.update(scores[key])
             speed = row["pairs_per_second"]
             speed_text = "embeddings cached" if speed is None else f"{speed:8.1f} pairs/s"
@@ -502,7 +502,7 @@ def review_report(review_info: dict[str, Any], after, test: TestSet, reviewed: S
     held no reviewed triple (the whole test set is the row's own F1 and its base row's)."""
     rest = without_docs(test, reviewed_docs(reviewed))
     before_rest, after_rest = evaluate(before, rest), evaluate(after, rest)
-    report = {k: v for k, v in review_info.items() if k != "before"}
+    report = {k: v for k, v in review_info.items() if k != "before_model"}
     report.update({"unreviewed_sentences": len(rest.sentences), "unreviewed_gold": len(rest.gold),
                    "f1_unreviewed_before": before_rest["f1"], "f1_unreviewed": after_rest["f1"],
                    "precision_unreviewed": after_rest["precision"], "recall_unreviewed": after_rest["recall"]})

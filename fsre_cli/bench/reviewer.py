@@ -41,18 +41,19 @@ def review_records(test, predictions) -> list[dict[str, Any]]:
 
 
 def gold_relations(gold: Sequence[dict[str, Any]]) -> dict[tuple, list[str]]:
-    """(doc, head offsets, tail offsets) -> the gold relations of that ordered pair."""
+    """`review.triple_key` of a pair -> the gold relations of that ordered pair."""
+    from fsre_cli.review import triple_key
+
     out: dict[tuple, list[str]] = {}
     for g in gold:
-        key = (str(g["doc"]), (g["head"]["start"], g["head"]["end"]), (g["tail"]["start"], g["tail"]["end"]))
-        out.setdefault(key, []).append(g["relation"])
+        out.setdefault(triple_key(g), []).append(g["relation"])
     return out
 
 
 def simulate_review(schema: Schema, scorer, test, budget: int) -> tuple[Schema, dict[str, Any]]:
     """`schema` with the decisions of a gold-label reviewer on the first `budget` triples
     `fsre review` would show for `scorer`'s predictions on `test`, and what was decided."""
-    from fsre_cli.review import decision_record, order_triples, parse_decision
+    from fsre_cli.review import decision_record, order_triples, parse_decision, triple_key
 
     records = review_records(test, scorer.predict(test.candidates))
     ordered = order_triples(records, "uncertain", getattr(scorer, "threshold", None))
@@ -61,9 +62,7 @@ def simulate_review(schema: Schema, scorer, test, budget: int) -> tuple[Schema, 
     for triple in ordered:
         if len(decisions) >= budget:
             break
-        key = (str(triple["doc"]), (triple["head"]["start"], triple["head"]["end"]),
-               (triple["tail"]["start"], triple["tail"]["end"]))
-        truth = gold.get(key, [])
+        truth = gold.get(triple_key(triple), [])
         fitting = [r for r in truth if r in schema.relations
                    and triple["head"]["type"] in schema.relations[r].head_types
                    and triple["tail"]["type"] in schema.relations[r].tail_types]
