@@ -476,3 +476,29 @@ def test_crossfit_scores_every_example_out_of_fold_once_and_trains_the_final_mod
     final_epochs = sum(1 for s in stages if s is None)
     assert final_epochs == cf["final_epochs"] == int(statistics.median(cf["best_epochs"])) + 1
     assert 0 < meta["threshold"] < 1
+
+
+def test_statement_rows_start_each_relation_at_its_own_statements(toy_schema, tokenizer) -> None:
+    from fsre_cli.tkre.data import statement_instances
+    from fsre_cli.tkre.encoder import load_masked_lm
+    from fsre_cli.tkre.inference import predict_probs
+    from fsre_cli.tkre.packing import encode_pairs
+    from fsre_cli.tkre.train import new_classifier
+
+    torch.manual_seed(0)
+    mlm = load_masked_lm(resolve_encoder(None))
+    config = TrainConfig(statement_rows=True, precision="fp32")
+    classifier = new_classifier(mlm, tokenizer, toy_schema, toy_schema.examples, config, "cpu")
+    relations = list(toy_schema.relations)
+    # before any training, each relation's own statements pick that relation with both relations
+    # allowed (types aside): what the schema says is in the rows (a random layer picks by chance)
+    statements = statement_instances(toy_schema.examples, toy_schema)
+    pairs = encode_pairs([s.pair for s in statements], tokenizer, config.max_length, config.packing)
+    allowed = [[True] * (len(relations) + 1) for _ in statements]
+    probs = predict_probs(classifier, pairs, allowed, tokenizer.pad_token_id)
+    best = [relations[int(p[1:].argmax())] for p in probs]
+    assert best == [s.label for s in statements]
+    assert float(classifier.head.weight[0].detach().abs().sum()) == 0.0  # NOTA reads nothing; its bias decides
+    fp = resolve_encoder(None).fingerprint
+    assert cache_key(toy_schema, None, TrainConfig(statement_rows=False), fp) == cache_key(toy_schema, None, TrainConfig(), fp)
+    assert cache_key(toy_schema, None, TrainConfig(statement_rows=True), fp) != cache_key(toy_schema, None, TrainConfig(), fp)

@@ -48,6 +48,8 @@ class TrainConfig:
     max_steps: int = 360  # fine-tuning step budget: bounds the time on crowded or large schemas
     negatives_per_example: int = 4  # sampled in-sentence NOTA pairs per example (plus one re-typed)
     statements: bool = False  # each example's relation template filled with its head and tail, as a positive
+    # each relation's classifier row starts from its encoded template statements (train.statement_rows)
+    statement_rows: bool = False
     lr: float = 3e-5
     head_lr: float = 1e-3
     batch_size: int = 16
@@ -111,7 +113,7 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
         del knobs["crossfit"]  # off, as before the knob: keys stay valid
     if not knobs.get("statements"):
         del knobs["statements"]  # off, as before the knob: keys stay valid
-    for knob in ("nota_balance", "pair_context"):
+    for knob in ("nota_balance", "pair_context", "statement_rows"):
         if not knobs.get(knob):
             del knobs[knob]  # off, as before the knob: keys stay valid
     if knobs.get("packing") == "pair" or knobs.get("packed_batch") == 16:

@@ -43,6 +43,43 @@ def tiles(lengths: Sequence[int], rows: int, step: int = TILE_TOKENS) -> Iterato
             yield chunk + [chunk[-1]] * (rows - len(chunk)), width
 
 
+def pair_state_tiles(
+    classifier: PairClassifier, encoded: Encoded, pad_id: int, device: str, batch_size: int, precision: str,
+    encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None, head_rows: int,
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Per fixed-shape tile (`tiles`): the pairs read off it and what the classifier reads for
+    them (`PairClassifier.states`, padded to a multiple of `head_rows` rows)."""
+    for idx, width in tiles(encoded.lengths, batch_size):
+        batch = collate([encoded.sequences[i] for i in idx], pad_id, width)
+        read, where = pair_reads(encoded, idx, pad_to=head_rows)
+        if not read:
+            continue
+        with autocast(precision, device):
+            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            if encode is None:
+                hidden = classifier.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            else:
+                hidden = encode(batch["input_ids"], batch["attention_mask"]).to(device)
+            states = classifier.states(hidden, mask, where["head_index"].to(device), where["tail_index"].to(device),
+                                       where["rows"].to(device))
+        yield read, states
+
+
+@torch.inference_mode()
+def pair_embeddings(classifier: PairClassifier, pairs: Encoded, pad_id: int, device: str = "cpu",
+                    precision: str = "fp32") -> torch.Tensor:
+    """What the classifier's linear layer reads for each pair, as fp32 rows in the pairs' order."""
+    classifier.eval()
+    out = None
+    for read, states in pair_state_tiles(classifier, pairs, pad_id, device, SCORING_ROWS, precision, None,
+                                         SCORING_ROWS):
+        states = states[: len(read)].float().cpu()
+        if out is None:
+            out = torch.zeros((len(pairs), states.size(-1)))
+        out[read] = states
+    return out if out is not None else torch.zeros((0, 0))
+
+
 @torch.inference_mode()
 def predict_probs(
     classifier: PairClassifier, pairs: Encoded | Sequence[MarkedPair], allowed: Sequence[Sequence[bool]],
@@ -60,19 +97,9 @@ def predict_probs(
     classifier.eval()
     out = torch.zeros((len(encoded), len(allowed[0]) if allowed else 1))
     mask_all = torch.tensor([list(a) for a in allowed], dtype=torch.bool)
-    for idx, width in tiles(encoded.lengths, batch_size):
-        batch = collate([encoded.sequences[i] for i in idx], pad_id, width)
-        read, where = pair_reads(encoded, idx, pad_to=head_rows)
-        if not read:
-            continue
+    for read, states in pair_state_tiles(classifier, encoded, pad_id, device, batch_size, precision, encode,
+                                         head_rows):
         with autocast(precision, device):
-            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-            if encode is None:
-                hidden = classifier.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            else:
-                hidden = encode(batch["input_ids"], batch["attention_mask"]).to(device)
-            states = classifier.states(hidden, mask, where["head_index"].to(device), where["tail_index"].to(device),
-                                       where["rows"].to(device))
             # the classifier runs on blocks of exactly `head_rows` pairs: fixed shapes here too
             logits = torch.cat([classifier.head(states[i : i + head_rows])
                                 for i in range(0, states.size(0), head_rows)])

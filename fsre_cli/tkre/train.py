@@ -30,7 +30,7 @@ from fsre_cli.tkre.data import (Instance, annotated_nota, build_instances, examp
                                 crossfit_folds, nota_weights, relation_negatives, split_heldout,
                                 statement_instances)
 from fsre_cli.tkre.encoder import adamw, autocast, load_masked_lm, load_tokenizer, resolve_encoder, training_attention
-from fsre_cli.tkre.inference import allowed_mask, predict_probs
+from fsre_cli.tkre.inference import allowed_mask, pair_embeddings, predict_probs
 from fsre_cli.tkre.markers import OTHER, SPECIAL, MarkedPair, mark_pair, mark_pairs
 from fsre_cli.tkre.model import PairClassifier, collate, length_grouped_batches, pair_reads
 from fsre_cli.tkre.packing import Encoded, encode_pairs, style_of, tile_rows
@@ -118,10 +118,10 @@ def train_model(
     crossfit_info = None
     if crossfitting:
         classifier, fine_log, best_epoch, calibration, crossfit_info = cross_fit(
-            mlm, tokenizer, schema, instances, train_set, config, device, on_progress)
+            mlm, tokenizer, schema, instances, train_set, config, device, on_progress, examples)
         threshold, held_f1, heldout_scores, held_detail = calibration
     else:
-        classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
+        classifier = new_classifier(mlm, tokenizer, schema, examples, config, device)
         fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set, held, config, device, on_progress)
         threshold, held_f1, heldout_scores, held_detail = calibrate(classifier, tokenizer, held, config, device,
                                                                     list(schema.relations))
@@ -139,7 +139,7 @@ def train_model(
         silver = pick_silver(pairs, probs, schema, dict(real), threshold, ratio=config.silver_ratio,
                              nota_per_positive=config.negatives_per_example, round_=round_)
         mlm.load_state_dict(pretrained)
-        classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
+        classifier = new_classifier(mlm, tokenizer, schema, examples, config, device)
         fine_log, best_epoch = fine_tune(classifier, tokenizer, schema, train_set + [s.instance() for s in silver],
                                          held, config, device, on_progress, stage=f"self-train {round_}")
         log += [{**entry, "round": round_} for entry in fine_log]
@@ -306,6 +306,50 @@ def stopping_epochs(config: TrainConfig) -> tuple[int, int]:
     return max(1, math.ceil(config.min_epochs * scale)), max(1, math.ceil(config.patience * scale))
 
 
+STATEMENT_SCALE = 5.0  # a relation row's logit range over the statements' spread (statement_rows)
+
+
+def new_classifier(mlm, tokenizer, schema: Schema, examples: Sequence[Example], config: TrainConfig,
+                   device: str) -> PairClassifier:
+    """A classifier over the (pre-trained) encoder, its relation rows set from the schema's
+    statements when `config.statement_rows`."""
+    classifier = PairClassifier(mlm.base_model, len(schema.relations), context=config.pair_context).to(device)
+    if config.statement_rows:
+        statement_rows(classifier, tokenizer, schema, examples, config, device)
+    return classifier
+
+
+@torch.no_grad()
+def statement_rows(classifier: PairClassifier, tokenizer, schema: Schema, examples: Sequence[Example],
+                   config: TrainConfig, device: str) -> list[str]:
+    """Start each relation's classifier row from what the user wrote about it: its template
+    filled with each example's head and tail (`data.statement_instances`), encoded, gives the
+    relation a direction (its statements' mean state minus the mean over all statements); the
+    row reads that direction, scaled so logits span about `STATEMENT_SCALE` over the
+    statements' spread, and NOTA's bias sits at half a statement's own logit. At K = 8 the
+    randomly initialised layer otherwise starts from nothing the schema says. Relations without
+    a usable statement keep their random row. Returns the relations set."""
+    instances = statement_instances(examples, schema)
+    if not instances:
+        return []
+    encoded = encode_pairs([i.pair for i in instances], tokenizer, config.max_length, config.packing)
+    states = pair_embeddings(classifier, encoded, tokenizer.pad_token_id, device, config.precision)
+    labels = torch.tensor(label_ids(instances, schema))
+    centre = states.mean(0)
+    spread = (states - centre).norm(dim=-1).mean().clamp(min=1e-6)
+    weight, bias = classifier.head.weight, classifier.head.bias
+    own, names = [], list(schema.relations)
+    for r in labels.unique().tolist():
+        direction = states[labels == r].mean(0) - centre
+        row = STATEMENT_SCALE * direction / direction.norm().clamp(min=1e-6) / spread
+        weight[r] = row.to(weight.device, weight.dtype)
+        bias[r] = float(-(row @ centre))
+        own.append(float(row @ direction))
+    weight[0] = 0.0
+    bias[0] = 0.5 * sum(own) / len(own)
+    return [names[r - 1] for r in labels.unique().tolist()]
+
+
 def fine_tune(classifier: PairClassifier, tokenizer, schema: Schema, train_set: Sequence[Instance], held: HeldOut,
               config: TrainConfig, device: str, on_progress: OnProgress | None,
               stage: str = "fine-tune") -> tuple[list[dict], int]:
@@ -395,7 +439,7 @@ def calibrate_probs(probs: torch.Tensor, labels: Sequence[int], allowed: Sequenc
 
 
 def cross_fit(mlm, tokenizer, schema: Schema, instances: Sequence[Instance], train_set: Sequence[Instance],
-              config: TrainConfig, device: str, on_progress: OnProgress | None):
+              config: TrainConfig, device: str, on_progress: OnProgress | None, examples: Sequence[Example] = ()):
     """Fine-tuning by cross-fitting: for each of `config.crossfit` folds of the example sentences
     (`data.crossfit_folds`), a model fine-tuned from the pre-trained encoder on the other folds,
     stopped early on its own fold, scores that fold; the final model is fine-tuned on every
@@ -413,7 +457,7 @@ def cross_fit(mlm, tokenizer, schema: Schema, instances: Sequence[Instance], tra
         if not scored:
             continue
         mlm.load_state_dict(pretrained)
-        classifier = PairClassifier(mlm.base_model, len(relations), context=config.pair_context).to(device)
+        classifier = new_classifier(mlm, tokenizer, schema, examples, config, device)
         held = HeldOut.mark(scored, schema, tokenizer, config.max_length, config.packing)
         fold_log, best = fine_tune(classifier, tokenizer, schema, [i for i in train_set if i.group not in groups],
                                    held, config, device, on_progress, stage=f"fold {number}/{len(folds)}")
@@ -425,7 +469,7 @@ def cross_fit(mlm, tokenizer, schema: Schema, instances: Sequence[Instance], tra
         sizes.append(len(scored))
     final_epochs = int(statistics.median(best_epochs)) + 1 if best_epochs else config.epochs
     mlm.load_state_dict(pretrained)
-    classifier = PairClassifier(mlm.base_model, len(relations), context=config.pair_context).to(device)
+    classifier = new_classifier(mlm, tokenizer, schema, examples, config, device)
     nothing = HeldOut.mark([], schema, tokenizer, config.max_length, config.packing)
     final_log, _ = fine_tune(classifier, tokenizer, schema, train_set, nothing,
                              dataclasses.replace(config, epochs=final_epochs), device, on_progress)
