@@ -70,14 +70,11 @@ def pair_embeddings(classifier: PairClassifier, pairs: Encoded, pad_id: int, dev
                     precision: str = "fp32") -> torch.Tensor:
     """What the classifier's linear layer reads for each pair, as fp32 rows in the pairs' order."""
     classifier.eval()
-    out = None
+    out = torch.zeros((len(pairs), classifier.head.in_features))
     for read, states in pair_state_tiles(classifier, pairs, pad_id, device, SCORING_ROWS, precision, None,
                                          SCORING_ROWS):
-        states = states[: len(read)].float().cpu()
-        if out is None:
-            out = torch.zeros((len(pairs), states.size(-1)))
-        out[read] = states
-    return out if out is not None else torch.zeros((0, 0))
+        out[read] = states[: len(read)].float().cpu()
+    return out
 
 
 @torch.inference_mode()
