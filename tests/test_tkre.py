@@ -502,3 +502,17 @@ def test_statement_rows_start_each_relation_at_its_own_statements(toy_schema, to
     fp = resolve_encoder(None).fingerprint
     assert cache_key(toy_schema, None, TrainConfig(statement_rows=False), fp) == cache_key(toy_schema, None, TrainConfig(), fp)
     assert cache_key(toy_schema, None, TrainConfig(statement_rows=True), fp) != cache_key(toy_schema, None, TrainConfig(), fp)
+
+
+def test_reviewed_sentences_can_be_kept_out_of_the_heldout_slice(toy_schema) -> None:
+    instances = build_instances(toy_schema.examples, toy_schema)
+    held_by_default = {i.group for i in split_heldout(instances, 0.2, seed=0)[1]}
+    assert held_by_default
+    train, held = split_heldout(instances, 0.2, seed=0, train_only=held_by_default)
+    assert held_by_default.isdisjoint({i.group for i in held})  # they only train now
+    assert held_by_default <= {i.group for i in train}
+    assert len(train) + len(held) == len(instances)
+    fp = "encoder"
+    default = cache_key(toy_schema, None, TrainConfig(), fp)
+    assert cache_key(toy_schema, None, TrainConfig(heldout_review=True), fp) == default
+    assert cache_key(toy_schema, None, TrainConfig(heldout_review=False), fp) != default

@@ -55,6 +55,9 @@ class TrainConfig:
     batch_size: int = 16
     max_length: int = 128
     heldout: float = 0.2
+    # False: sentences that carry a reviewed example (`fsre review`) only train, never calibrate, so a
+    # review changes the model and not which slice sets the threshold
+    heldout_review: bool = True
     # k >= 2: cross-fitting instead of a held-out slice. k fold models give every example sentence
     # an out-of-fold score (the threshold and early stopping read those); the final model trains
     # on all of them for the folds' median best epoch count. Costs k more fine-tunings.
@@ -116,6 +119,8 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     for knob in ("nota_balance", "pair_context", "statement_rows"):
         if not knobs.get(knob):
             del knobs[knob]  # off, as before the knob: keys stay valid
+    if knobs.get("heldout_review", True):
+        del knobs["heldout_review"]  # on, as before the knob: keys stay valid
     if knobs.get("packing") == "pair" or knobs.get("packed_batch") == 16:
         del knobs["packed_batch"]  # unused per pair; 16 is what packed models before the knob used
     if knobs.get("packing") == "pair":

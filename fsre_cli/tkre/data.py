@@ -266,15 +266,20 @@ def nota_weights(instances: Sequence[Instance], per_example: int) -> list[float]
     return weights
 
 
-def split_heldout(instances: list[Instance], fraction: float, seed: int) -> tuple[list[Instance], list[Instance]]:
+def split_heldout(instances: list[Instance], fraction: float, seed: int,
+                  train_only: Iterable[str] = ()) -> tuple[list[Instance], list[Instance]]:
     """Hold out whole sentences, stratified by relation, so every relation keeps most of its
     examples; relations with fewer than 3 sentences keep all of them for training. A fraction of 0
-    holds out nothing (every example trains; the threshold is then 0.5, or use `--decision nota`)."""
+    holds out nothing (every example trains; the threshold is then 0.5, or use `--decision nota`).
+    Sentences in `train_only` are never held out and do not count toward a relation's slice."""
     if fraction <= 0:
         return list(instances), []
     rng = random.Random(seed)
+    train_only = set(train_only)
     groups_by_relation: dict[str, list[str]] = {}
     for inst in instances:
+        if inst.group in train_only:
+            continue
         if inst.label is not None and inst.group not in groups_by_relation.get(inst.label, []):
             groups_by_relation.setdefault(inst.label, []).append(inst.group)
     held: set[str] = set()

@@ -98,8 +98,9 @@ def train_model(
     if crossfitting and config.self_train and corpus:
         raise UsageError("cross-fitting and self-training together are not supported: choose one")
     # cross-fitting scores every example out of fold instead of holding a slice out
+    reviewed = () if config.heldout_review else {i.group for i in instances if i.source == "review"}
     train_set, heldout = (list(instances), []) if crossfitting else split_heldout(instances, config.heldout,
-                                                                                  config.seed)
+                                                                                  config.seed, reviewed)
     if config.statements:  # only beside training examples: a held-out sentence's statement would leak it
         kept = {i.group for i in train_set}
         train_set += [i for i in statement_instances(examples, schema) if i.group in kept]
