@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from fsre_cli.tkre.pretrain import MASK_PROBS, PretrainItem, mslm_mask, pretrain
 from fsre_cli.scorers.prototype import PairEmbedder, PrototypeScorer
 from fsre_cli.scorers.tkre import TkreScorer
 from fsre_cli.tkre.calibration import calibrate_threshold
+from fsre_cli.review import Decision
 from fsre_cli.tkre.config import TrainConfig, cache_key
 from fsre_cli.tkre.train import train_model
 from fsre_cli.errors import UsageError
@@ -515,4 +517,8 @@ def test_reviewed_sentences_can_be_kept_out_of_the_heldout_slice(toy_schema) -> 
     fp = "encoder"
     default = cache_key(toy_schema, None, TrainConfig(), fp)
     assert cache_key(toy_schema, None, TrainConfig(heldout_review=True), fp) == default
-    assert cache_key(toy_schema, None, TrainConfig(heldout_review=False), fp) != default
+    assert cache_key(toy_schema, None, TrainConfig(heldout_review=False), fp) == default  # no review to keep out
+    ex = toy_schema.examples[0]
+    decision = Decision("accept", ex.relation, ex.relation, ex.text, ex.head, ex.tail, ("d", 0, 0, 1), {})
+    reviewed = dataclasses.replace(toy_schema, review=[decision])
+    assert cache_key(reviewed, None, TrainConfig(heldout_review=False), fp) != cache_key(reviewed, None, TrainConfig(), fp)

@@ -119,8 +119,8 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
     for knob in ("nota_balance", "pair_context", "statement_rows"):
         if not knobs.get(knob):
             del knobs[knob]  # off, as before the knob: keys stay valid
-    if knobs.get("heldout_review", True):
-        del knobs["heldout_review"]  # on, as before the knob: keys stay valid
+    if knobs.get("heldout_review", True) or not schema.review:
+        del knobs["heldout_review"]  # on (as before the knob), or no review to keep out: keys stay valid
     if knobs.get("packing") == "pair" or knobs.get("packed_batch") == 16:
         del knobs["packed_batch"]  # unused per pair; 16 is what packed models before the knob used
     if knobs.get("packing") == "pair":
