@@ -594,6 +594,36 @@ def test_the_simulated_reviewer_decides_by_the_gold_in_review_order_and_teaches_
     assert simulate_review(schema, FixedScorer(), test, 0)[0].review == []
 
 
+
+class HalfBelowScorer(FixedScorer):
+    """Even candidates above the threshold, odd ones below it (NOTA, with their best relation)."""
+
+    def predict(self, candidates):
+        out = []
+        for i, c in enumerate(candidates):
+            score = 0.5 + 0.01 * (i // 2 + 1) * (1 if i % 2 == 0 else -1)
+            out.append(Prediction(c.relations[0] if score >= 0.5 else None, score, c.relations[0], score))
+        return out
+
+
+def test_the_simulated_reviewer_below_the_threshold_sees_nota_pairs_nearest_it_too(tmp_path):
+    from fsre_cli.bench.reviewer import simulate_review
+
+    folder = write_crossre(tmp_path / "crossre")
+    schema = kshot_schema(load_crossre(folder / "news-train.json"), 2, 0, CROSSRE_DESCRIPTIONS, name="news")
+    test = build_test_set(load_crossre(folder / "news-dev.json"), schema)
+    assert len(test.candidates) >= 4
+    above, info = simulate_review(schema, HalfBelowScorer(), test, 4)
+    keys = [((c.head.start, c.head.end), (c.tail.start, c.tail.end)) for c in test.candidates]
+    assert not info["below_threshold"] and info["shown"] == info["emitted"] == (len(test.candidates) + 1) // 2
+    assert [d.key[2:] for d in above.review] == [keys[0], keys[2], keys[4], keys[6]][:len(above.review)]
+    both, info = simulate_review(schema, HalfBelowScorer(), test, 4, below_threshold=True)
+    assert info["below_threshold"] and info["shown"] == len(test.candidates)
+    # nearest the threshold on either side: the first pair above it and the first below it, ...
+    assert [d.key[2:] for d in both.review] == keys[:4]
+    assert both.review[1].predicted == test.candidates[1].relations[0]  # a NOTA pair, shown with its best relation
+
+
 @pytest.mark.slow
 def test_corpus_and_review_rows_train_and_score_their_own_models(tmp_path, monkeypatch):
     """Rows that differ only in bench knobs (corpus, review) share a TrainConfig: each must still

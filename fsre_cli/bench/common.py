@@ -77,7 +77,8 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
     return out
 
 
-BENCH_KNOBS = {"corpus": 0, "review": 0}  # variant knobs that are not TrainConfig fields, with their "off" values
+# variant knobs that are not TrainConfig fields, with their "off" values
+BENCH_KNOBS = {"corpus": 0, "review": 0, "review_below": False}
 
 
 def parse_train_variants(text: str | None) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
@@ -85,7 +86,8 @@ def parse_train_variants(text: str | None) -> list[tuple[str, tuple[tuple[str, A
     TrainConfig overrides (values read as the field's type), named ``tkre[...]``. Two knobs are the
     benchmark's own: ``corpus=N`` pre-trains on N sentences of the dataset's unlabelled corpus
     (see `labeled.run_crossre`), and ``review=N`` retrains after a simulated reviewer decided the
-    first N triples `fsre review` would show (`bench.reviewer`)."""
+    first N triples `fsre review` would show (`bench.reviewer`); with ``review_below=true`` the
+    reviewer is shown pairs below the threshold too (`fsre extract --min-score 0`)."""
     from fsre_cli.tkre.config import TrainConfig
 
     defaults = {**TrainConfig().to_dict(), **BENCH_KNOBS}

@@ -402,17 +402,19 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
         knobs = dict(variant.train)
         corpus_size = int(knobs.pop("corpus", 0))
         review_budget = int(knobs.pop("review", 0))
+        review_below = bool(knobs.pop("review_below", False)) and review_budget > 0
         config = train_config(ctx.encoder, seed, ctx.quick, precision=ctx.precision, **knobs)
         side, info = sidecar() if variant.synthetic else (None, None)
-        key = (config, bool(variant.synthetic), corpus_size, review_budget)
+        key = (config, bool(variant.synthetic), corpus_size, review_budget, review_below)
         if key not in models:
             trained_on, review_info = schema, None
             if review_budget:  # the model the reviewer corrects: the same row without the review
                 unreviewed = dataclasses.replace(variant, name=f"{variant.name} before review", train=tuple(
-                    (name, value) for name, value in variant.train if name != "review"))
+                    (name, value) for name, value in variant.train if name not in ("review", "review_below")))
                 _, _, (before, _), _, _, _ = model(unreviewed)
                 scorer = build(schema, None, method="tkre", options=options(artifact=before))
-                trained_on, review_info = simulate_review(schema, scorer, test, review_budget)
+                trained_on, review_info = simulate_review(schema, scorer, test, review_budget,
+                                                          below_threshold=review_below)
                 ctx.log.info(f"  simulated review of {review_info['reviewed']} triples: {review_info['accept']} "
                              f"accepted, {review_info['reject']} rejected, {review_info['relation']} relabelled")
                 review_info = {**review_info, "before_model": before}  # what review_report scores again

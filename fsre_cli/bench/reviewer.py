@@ -27,15 +27,21 @@ from fsre_cli.schema import Schema
 FIXED_TIME = "2026-01-01T00:00:00Z"  # decisions carry a time stamp; a fixed one keeps runs identical
 
 
-def review_records(test, predictions) -> list[dict[str, Any]]:
+def review_records(test, predictions, min_score: float | None = None) -> list[dict[str, Any]]:
     """The predicted triples as `fsre extract` writes them (one sentence per benchmark document,
-    so its offsets are the sentence's), with the sentence as evidence."""
+    so its offsets are the sentence's), with the sentence as evidence. With `min_score`, as
+    `fsre extract --min-score` writes them: each pair's best relation when its score reaches it,
+    NOTA decisions included."""
+    from fsre_cli.pipeline import decide
+
     out = []
     for c, p in zip(test.candidates, predictions):
-        if p.relation is None:
+        decision = decide(p, min_score)
+        if decision is None:
             continue
-        out.append({"doc": c.sentence.doc_id, "sentence": 0, "relation": p.relation,
-                    "head": c.head.output_record(), "tail": c.tail.output_record(), "score": p.score,
+        relation, score = decision
+        out.append({"doc": c.sentence.doc_id, "sentence": 0, "relation": relation,
+                    "head": c.head.output_record(), "tail": c.tail.output_record(), "score": score,
                     "evidence": c.sentence.text})
     return out
 
@@ -50,12 +56,17 @@ def gold_relations(gold: Sequence[dict[str, Any]]) -> dict[tuple, list[str]]:
     return out
 
 
-def simulate_review(schema: Schema, scorer, test, budget: int) -> tuple[Schema, dict[str, Any]]:
+def simulate_review(schema: Schema, scorer, test, budget: int, below_threshold: bool = False
+                    ) -> tuple[Schema, dict[str, Any]]:
     """`schema` with the decisions of a gold-label reviewer on the first `budget` triples
-    `fsre review` would show for `scorer`'s predictions on `test`, and what was decided."""
+    `fsre review` would show for `scorer`'s predictions on `test`, and what was decided.
+    `below_threshold`: the reviewer is shown every pair's best relation (`fsre extract
+    --min-score 0 | fsre review --threshold T`), so the pairs nearest the threshold on either
+    side come first and a missed triple can be accepted too."""
     from fsre_cli.review import decision_record, order_triples, parse_decision, triple_key
 
-    records = review_records(test, scorer.predict(test.candidates))
+    predictions = scorer.predict(test.candidates)
+    records = review_records(test, predictions, 0.0 if below_threshold else None)
     ordered = order_triples(records, "uncertain", getattr(scorer, "threshold", None))
     gold = gold_relations(test.gold)
     decisions, counts, docs = [], Counter(), set()
@@ -80,7 +91,8 @@ def simulate_review(schema: Schema, scorer, test, budget: int) -> tuple[Schema, 
         docs.add(str(triple["doc"]))
     info = {"budget": budget, "reviewed": len(decisions), "accept": counts["accept"],
             "reject": counts["reject"], "relation": counts["relation"], "sentences": len(docs),
-            "emitted": len(records)}
+            "emitted": sum(p.relation is not None for p in predictions), "shown": len(records),
+            "below_threshold": below_threshold}
     return dataclasses.replace(schema, review=list(schema.review) + decisions), info
 
 

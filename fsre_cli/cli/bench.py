@@ -78,7 +78,8 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JS
 TkreVariantsOpt = Annotated[Optional[str], typer.Option("--tkre-variants", help="Extra tkre rows, `;`-separated, each "
                                                      "a set of training knobs (`statements=true;heldout=0`), or the benchmark's own: `corpus=N` (pre-train on N "
                                                      "unlabelled sentences of the dataset), `review=N` (retrain after a gold-label "
-                                                     "reviewer decided the first N triples `fsre review` would show).")]
+                                                     "reviewer decided the first N triples `fsre review` would show; with `review_below=true`, "
+                                                     "pairs below the threshold too).")]
 TypesOpt = Annotated[str, typer.Option("--types", help="Where each relation's head and tail types come from: "
                                        "examples (its K examples: all a K-shot user knows) or split (the whole "
                                        "train split: the earlier, optimistic protocol).")]
