@@ -410,7 +410,8 @@ def run_cell(schema: Schema, test: TestSet, seed: int, rows: Sequence[Variant], 
             trained_on, review_info = schema, None
             if review_budget:  # the model the reviewer corrects: the same row without the review
                 unreviewed = dataclasses.replace(variant, name=f"{variant.name} before review", train=tuple(
-                    (name, value) for name, value in variant.train if name not in ("review", "review_below")))
+                    (name, value) for name, value in variant.train
+                    if name not in ("review", "review_below", "heldout_review")))  # no review: the base model
                 _, _, (before, _), _, _, _ = model(unreviewed)
                 scorer = build(schema, None, method="tkre", options=options(artifact=before))
                 trained_on, review_info = simulate_review(schema, scorer, test, review_budget,
