@@ -48,8 +48,7 @@ def main() -> None:
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         corpus = sample_corpus(pool, schema, size, args.seed) if size else ()
-        stages: dict[str, list[float]] = {}  # stage -> [first seen, last seen, steps]
-
+        stages: dict[str, list[float]] = {}  # stage -> [start, last seen, steps]
         last = [time.perf_counter()]
 
         def on_progress(stage: str, done: int, total: int) -> None:

@@ -97,10 +97,10 @@ def train_model(
         raise UsageError(f"cross-fitting needs at least 2 folds, not {config.crossfit}")
     if crossfitting and config.self_train and corpus:
         raise UsageError("cross-fitting and self-training together are not supported: choose one")
-    # cross-fitting scores every example out of fold instead of holding a slice out
     # a reviewed sentence: one with an accepted or relabelled example, or a rejected pair
     reviewed = () if config.heldout_review else ({i.group for i in instances if i.source == "review"}
                                                  | {d.text for d in schema.review})
+    # cross-fitting scores every example out of fold instead of holding a slice out
     train_set, heldout = (list(instances), []) if crossfitting else split_heldout(instances, config.heldout,
                                                                                   config.seed, reviewed)
     if config.statements:  # only beside training examples: a held-out sentence's statement would leak it
