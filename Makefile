@@ -23,9 +23,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 # llama.cpp is compiled for a portable AVX2 baseline, not -march=native: on machines that
 # report AMX but do not let a process use it (some VMs), a native build dies with a general
 # protection fault on its first chat request (ldtilecfg). The wheel is built once into .whl/.
+# fsre sends text only, so the multimodal library (mtmd) is not built: less to compile in CI.
 LLAMA_VERSION ?= 0.3.36
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
-LLAMA_WHEELS = .whl/llama-$(LLAMA_VERSION)-avx2
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+LLAMA_WHEELS = .whl/llama-$(LLAMA_VERSION)-avx2-text
 
 $(LLAMA_WHEELS)/.built: | $(BIN)/python
 	@mkdir -p $(LLAMA_WHEELS)
@@ -59,11 +60,14 @@ demo-offline: install
 	@$(BIN)/fsre extract examples/org-people.jsonl --schema schemas/org-people.yaml --entities given
 
 # Everything, slow tests included (they train tiny models and start the local LLM server).
+# One pytest worker per core (each test keeps torch on one thread); worksteal, because a few
+# tests take a minute and most a second. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: install-dev
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: install-dev
-	@$(BIN)/python -m pytest -m "not slow"
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 clean:
 	@rm -rf $(VENV) tests/.cache .pytest_cache >&2

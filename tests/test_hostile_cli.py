@@ -135,12 +135,25 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(schema_file: Path, tmp_pa
     import time
 
     env = {**os.environ, "FSRE_THREADS": "1", "NO_COLOR": "1", "FSRE_CACHE_DIR": str(tmp_path / "cache")}
+    # The clock starts once the interpreter is up: a Ctrl-C inside Python's own start-up (importing
+    # `site`, before any fsre code runs) is CPython's "Fatal Python error", exit 1, which no program
+    # can catch; on a loaded machine that start-up alone can take longer than the shortest delay.
+    # The launcher says "up" on a pipe of its own, then runs `python -m fsre_cli` unchanged.
+    ready_read, ready_write = os.pipe()
+    launcher = ("import os, runpy, sys; os.write(int(sys.argv.pop(1)), b'1'); "
+                "runpy.run_module('fsre_cli', run_name='__main__', alter_sys=True)")
     # stdin stays open, so the run is still going whenever the signal lands; the default
     # disposition, because under a background job SIGINT is inherited as ignored
-    proc = subprocess.Popen([sys.executable, "-m", "fsre_cli", "extract", "-", "--schema", str(schema_file),
-                             "--method", "prototype"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", launcher, str(ready_write), "extract", "-",
+                             "--schema", str(schema_file), "--method", "prototype"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, pass_fds=(ready_write,),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    os.close(ready_write)
+    try:
+        assert os.read(ready_read, 1) == b"1", proc.communicate(timeout=60)[1]
+    finally:
+        os.close(ready_read)
     proc.stdin.write(json.dumps(DOC) + "\n")
     proc.stdin.flush()
     time.sleep(delay)
