@@ -9,6 +9,10 @@ and for `review=N` rows what the simulated reviewer decided and F1 on the test s
 held no reviewed triple, before and after.
 
     python benchmarks/quality_table.py runs/honest-a.json runs/honest-b.json
+    python benchmarks/quality_table.py --base "tkre[packing=head,review=50]" runs/review-*.json
+
+`--base ROW` pairs every row against that row instead of the dataset's first (datasets without it
+are left out of the paired table).
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ def table(runs: list[dict]) -> str:
     return "\n".join(out)
 
 
-def paired_table(runs: list[dict]) -> str:
-    """Each row against its dataset's first row, seed by seed (paired differences)."""
+def paired_table(runs: list[dict], base_row: str | None = None) -> str:
+    """Each row against its dataset's first row (or `base_row`), seed by seed (paired differences)."""
     order: dict[str, list[str]] = defaultdict(list)
     cell: dict[tuple, dict] = {}
     for r in runs:
@@ -81,8 +85,10 @@ def paired_table(runs: list[dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|---|"]
     means: dict[tuple, list[float]] = defaultdict(list)
     for dataset, variants in order.items():
-        base = variants[0]
-        for variant in variants[1:]:
+        if base_row is not None and base_row not in variants:
+            continue
+        base = base_row if base_row is not None else variants[0]
+        for variant in [v for v in variants if v != base]:
             for k in sorted({key[1] for key in cell if key[0] == dataset and key[2] == variant}):
                 pairs = [(cell[key], cell.get((dataset, k, base, key[3]))) for key in cell
                          if key[:3] == (dataset, k, variant)]
@@ -101,7 +107,7 @@ def paired_table(runs: list[dict]) -> str:
                            f"{f'{statistics.median(seconds):.0f}' if seconds else '—'} | {decided} | {unreviewed} | "
                            f"{len(pairs)} |")
                 means[(k, variant)].append(statistics.fmean(diff))
-    if len(order) > 1:
+    if len({dataset for dataset in order if base_row is None or base_row in order[dataset]}) > 1:
         for (k, variant), diffs in means.items():
             out.append(f"| **mean of {len(diffs)} datasets** | {k} | {variant} | | | "
                        f"**{100 * statistics.fmean(diffs):+.1f}** | | | | |")
@@ -112,9 +118,15 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__.strip(), file=sys.stderr)
         return 2
+    base_row = None
+    if argv[0] == "--base":
+        if len(argv) < 3:
+            print("--base ROW needs a row name and at least one file", file=sys.stderr)
+            return 2
+        base_row, argv = argv[1], argv[2:]
     runs = rows(argv)
     print(table(runs))
-    paired = paired_table(runs)
+    paired = paired_table(runs, base_row)
     if paired:
         print()
         print(paired)

@@ -521,4 +521,5 @@ def test_reviewed_sentences_can_be_kept_out_of_the_heldout_slice(toy_schema) -> 
     ex = toy_schema.examples[0]
     decision = Decision("accept", ex.relation, ex.relation, ex.text, ex.head, ex.tail, ("d", 0, 0, 1), {})
     reviewed = dataclasses.replace(toy_schema, review=[decision])
-    assert cache_key(reviewed, None, TrainConfig(heldout_review=False), fp) != cache_key(reviewed, None, TrainConfig(), fp)
+    assert TrainConfig().heldout_review is False  # reviewed sentences only train, unless asked
+    assert cache_key(reviewed, None, TrainConfig(heldout_review=True), fp) != cache_key(reviewed, None, TrainConfig(), fp)

@@ -60,6 +60,10 @@ def train_command(
                                           "the threshold comes from out-of-fold scores of every example instead of "
                                           "a held-out fifth, and the final model trains on all of them. Costs that "
                                           "many more fine-tunings.")] = 0,
+    review_calibrates: Annotated[bool, typer.Option("--review-calibrates", help="Let sentences with decisions "
+                                                    "from `fsre review` into the held-out slice that sets the "
+                                                    "threshold too. By default they only train, which measured "
+                                                    "better.")] = False,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
 ) -> None:
@@ -105,7 +109,8 @@ def train_command(
                          mslm_epochs=mslm_epochs, scl_epochs=scl_epochs, seed=seed, use_synthetic=not no_synthetic,
                          max_length=max_length, precision=check_precision(precision),
                          packing=check_packing(packing or TrainConfig.packing), corpus_steps=corpus_steps,
-                         self_train=self_train, silver_ratio=silver_ratio, crossfit=crossfit)
+                         self_train=self_train, silver_ratio=silver_ratio, crossfit=crossfit,
+                         heldout_review=review_calibrates)
     if synth:
         from fsre_cli.cli.llm import synth_main
 

@@ -55,9 +55,10 @@ class TrainConfig:
     batch_size: int = 16
     max_length: int = 128
     heldout: float = 0.2
-    # False: sentences that carry a reviewed example (`fsre review`) only train, never calibrate, so a
-    # review changes the model and not which slice sets the threshold
-    heldout_review: bool = True
+    # False: sentences that carry a reviewed decision (`fsre review`) only train, never calibrate, so a
+    # review changes the model and not which slice sets the threshold. True puts them in the held-out
+    # draw like any example (what fsre did before this default, measured worse: BENCHMARKS.md)
+    heldout_review: bool = False
     # k >= 2: cross-fitting instead of a held-out slice. k fold models give every example sentence
     # an out-of-fold score (the threshold and early stopping read those); the final model trains
     # on all of them for the folds' median best epoch count. Costs k more fine-tunings.
@@ -120,7 +121,8 @@ def cache_key(schema: Schema, sidecar: Sidecar | None, config: TrainConfig, enco
         if not knobs.get(knob):
             del knobs[knob]  # off, as before the knob: keys stay valid
     if knobs.get("heldout_review", True) or not schema.review:
-        del knobs["heldout_review"]  # on (as before the knob), or no review to keep out: keys stay valid
+        # on (as before the knob, so those models keep their keys), or no review to keep out
+        del knobs["heldout_review"]
     if knobs.get("packing") == "pair" or knobs.get("packed_batch") == 16:
         del knobs["packed_batch"]  # unused per pair; 16 is what packed models before the knob used
     if knobs.get("packing") == "pair":
